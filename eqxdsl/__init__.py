@@ -1,0 +1,1 @@
+"""eqxdsl: a model-description language for JAX and the runtime its models run on."""

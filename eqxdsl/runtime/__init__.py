@@ -1,0 +1,1 @@
+"""The eqxdsl runtime: callable PyTrees and filtered transformations."""
