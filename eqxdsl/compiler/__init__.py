@@ -1,0 +1,1 @@
+"""The .eqx compiler: parse, check, lower, render, write (see docs/compiler.md)."""
