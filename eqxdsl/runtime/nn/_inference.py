@@ -1,0 +1,31 @@
+"""`inference_mode`: switch every layer of a model between training and inference."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import jax.tree_util as jtu
+
+from ._misc import replace_attributes
+
+_Tree = TypeVar("_Tree")
+
+
+def inference_mode(pytree: _Tree, value: bool = True) -> _Tree:
+    """A copy of ``pytree`` in which every node with an ``inference`` attribute
+    (`Dropout`, `BatchNorm`, `SpectralNorm`, the dropout inside
+    `MultiheadAttention`, user modules that define one) has it set to ``value``.
+
+    ``inference`` is a static field, so this reaches nodes at any depth by
+    rebuilding the tree one level at a time.
+    """
+
+    def visit(node: Any) -> Any:
+        children, treedef = jtu.tree_flatten(node, is_leaf=lambda child: child is not node)
+        if not jtu.treedef_is_leaf(treedef):
+            node = jtu.tree_unflatten(treedef, [visit(child) for child in children])
+        if hasattr(node, "inference"):
+            node = replace_attributes(node, inference=value)
+        return node
+
+    return visit(pytree)
