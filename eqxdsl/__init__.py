@@ -1,1 +1,42 @@
-"""eqxdsl: a model-description language for JAX and the runtime its models run on."""
+"""eqxdsl: a model-description language for JAX and the runtime its models run on.
+
+`compile_source`, `compile_file` and `load` compile `.eqx` specs (see
+`eqxdsl.compiler.driver`); `eqxdsl.runtime` holds what the generated code runs
+on. They are imported on first use, so `import eqxdsl` stays light and the
+command-line compiler never imports jax.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .compiler.diagnostics import CompileError, Diagnostic
+    from .compiler.driver import OutputError, compile_file, compile_source, load
+    from .compiler.render import InternalCompilerError
+
+_EXPORTS = {
+    "compile_source": "eqxdsl.compiler.driver",
+    "compile_file": "eqxdsl.compiler.driver",
+    "load": "eqxdsl.compiler.driver",
+    "OutputError": "eqxdsl.compiler.driver",
+    "CompileError": "eqxdsl.compiler.diagnostics",
+    "Diagnostic": "eqxdsl.compiler.diagnostics",
+    "InternalCompilerError": "eqxdsl.compiler.render",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eqxdsl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

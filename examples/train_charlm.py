@@ -22,9 +22,9 @@ import eqxdsl.runtime as eqx
 
 gpt = eqxdsl.load(Path(__file__).with_name("gpt.eqx"))
 
-CONTEXT = 64
-STEPS = 1500
-BATCH_SIZE = 32
+CONTEXT = 48
+STEPS = 1000
+BATCH_SIZE = 16
 LEARNING_RATE = 3e-3
 SEED = 0
 
@@ -42,7 +42,9 @@ def main():
     print(f"{len(text)} characters, {len(alphabet)} distinct")
 
     model_key, train_key, sample_key = jax.random.split(jax.random.key(SEED), 3)
-    model = gpt.GPT(vocab=len(alphabet), ctx=CONTEXT, dim=64, heads=4, depth=4, p=0.1, key=model_key)
+    model = gpt.GPT(
+        vocab=len(alphabet), ctx=CONTEXT, dim=64, heads=4, depth=2, p=0.1, key=model_key
+    )
     optimiser = optax.adamw(LEARNING_RATE, weight_decay=0.01)
     opt_state = optimiser.init(eqx.filter(model, eqx.is_inexact_array))
 
@@ -50,19 +52,25 @@ def main():
         # Each window of CONTEXT + 1 characters: predict characters 1.. from 0..
         keys = jax.random.split(key, windows.shape[0])
         logits = jax.vmap(lambda w, k: model(w[:-1], key=k))(windows, keys)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, windows[:, 1:]).mean()
+        return optax.softmax_cross_entropy_with_integer_labels(
+            logits, windows[:, 1:]
+        ).mean()
 
     @eqx.filter_jit
     def train_step(model, opt_state, windows, key):
         loss, grads = eqx.filter_value_and_grad(loss_fn)(model, windows, key)
-        updates, opt_state = optimiser.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
+        updates, opt_state = optimiser.update(
+            grads, opt_state, eqx.filter(model, eqx.is_inexact_array)
+        )
         return eqx.apply_updates(model, updates), opt_state, loss
 
     rng = np.random.default_rng(SEED)
     offsets = np.arange(CONTEXT + 1)
     for step, step_key in enumerate(jax.random.split(train_key, STEPS), start=1):
         starts = rng.integers(0, len(data) - CONTEXT - 1, size=BATCH_SIZE)
-        model, opt_state, loss = train_step(model, opt_state, data[starts[:, None] + offsets], step_key)
+        model, opt_state, loss = train_step(
+            model, opt_state, data[starts[:, None] + offsets], step_key
+        )
         if step == 1 or step % 100 == 0:
             print(f"step {step:4d}  loss {float(loss):.3f}")
 

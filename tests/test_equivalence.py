@@ -134,7 +134,10 @@ def _normal_batch(x_shape, y_shape=None):
 def _labelled_batch(make_x, classes):
     def make(key):
         x_key, y_key = jax.random.split(key)
-        return {"x": make_x(x_key), "y": jax.random.randint(y_key, (BATCH,), 0, classes)}
+        return {
+            "x": make_x(x_key),
+            "y": jax.random.randint(y_key, (BATCH,), 0, classes),
+        }
 
     return make
 
@@ -241,7 +244,10 @@ def _models(name: str) -> dict[str, tuple[Any, Any]]:
     key = jax.random.key(0)
     generated = getattr(_load_spec(EXAMPLES / f"{case.spec}.eqx"), case.model)
     handwritten = getattr(case.twin, case.model)
-    return {"generated": _build(case, generated, key), "handwritten": _build(case, handwritten, key)}
+    return {
+        "generated": _build(case, generated, key),
+        "handwritten": _build(case, handwritten, key),
+    }
 
 
 def _named_arrays(tree: Any) -> dict[str, jax.Array]:
@@ -331,8 +337,12 @@ def test_same_outputs(name: str) -> None:
         models["generated"],
         models["handwritten"],
     )
-    generated_out, generated_state = _jitted(case.forward)(generated, generated_state, batch, key)
-    handwritten_out, handwritten_state = _jitted(case.forward)(handwritten, handwritten_state, batch, key)
+    generated_out, generated_state = _jitted(case.forward)(
+        generated, generated_state, batch, key
+    )
+    handwritten_out, handwritten_state = _jitted(case.forward)(
+        handwritten, handwritten_state, batch, key
+    )
     _assert_same_arrays(generated_out, handwritten_out)
     if case.infer is not None:
         _assert_same_arrays(
@@ -365,9 +375,13 @@ def test_same_training(name: str) -> None:
     case = CASES[name]
     models = _models(name)
     generated, generated_state, generated_losses = _train(name, *models["generated"])
-    handwritten, handwritten_state, handwritten_losses = _train(name, *models["handwritten"])
+    handwritten, handwritten_state, handwritten_losses = _train(
+        name, *models["handwritten"]
+    )
     np.testing.assert_array_equal(generated_losses, handwritten_losses)
-    assert generated_losses[-1] < generated_losses[0], "training did not reduce the loss"
+    assert (
+        generated_losses[-1] < generated_losses[0]
+    ), "training did not reduce the loss"
     _assert_same_arrays(generated, handwritten)
     if case.stateful:
         # The running statistics only show in inference mode.
@@ -383,7 +397,9 @@ def _unrolled_gpt_module(tmp_dir: Path) -> ModuleType:
     """The GPT spec with `repeat depth scan:` rewritten as `repeat depth:`, loaded from `tmp_dir`."""
     source = (EXAMPLES / "gpt.eqx").read_text()
     assert "repeat depth scan:" in source
-    (tmp_dir / "gpt.eqx").write_text(source.replace("repeat depth scan:", "repeat depth:"))
+    (tmp_dir / "gpt.eqx").write_text(
+        source.replace("repeat depth scan:", "repeat depth:")
+    )
     (tmp_dir / "mlp.eqx").write_text((EXAMPLES / "mlp.eqx").read_text())
     return eqxdsl.load(tmp_dir / "gpt.eqx")
 
@@ -394,13 +410,21 @@ def test_scanned_repeat_equals_unrolled_repeat(tmp_path: Path) -> None:
     unrolled, _ = _build(case, _unrolled_gpt_module(tmp_path).GPT, key)
     scanned, _ = _models("gpt")["generated"]
 
-    assert isinstance(unrolled.blocks, tuple) and len(unrolled.blocks) == case.kwargs["depth"]
+    assert (
+        isinstance(unrolled.blocks, tuple)
+        and len(unrolled.blocks) == case.kwargs["depth"]
+    )
     stacked = jax.tree.map(
-        lambda *leaves: jnp.stack(leaves), *[eqx.filter(b, eqx.is_array) for b in unrolled.blocks]
+        lambda *leaves: jnp.stack(leaves),
+        *[eqx.filter(b, eqx.is_array) for b in unrolled.blocks],
     )
     _assert_same_arrays(scanned.blocks, stacked)
     outside_blocks = [
-        {path: leaf for path, leaf in _named_arrays(model).items() if not path.startswith(".blocks")}
+        {
+            path: leaf
+            for path, leaf in _named_arrays(model).items()
+            if not path.startswith(".blocks")
+        }
         for model in (scanned, unrolled)
     ]
     _assert_same_arrays(*outside_blocks)
@@ -414,4 +438,6 @@ def test_scanned_repeat_equals_unrolled_repeat(tmp_path: Path) -> None:
     )
     _, _, scanned_losses = _train("gpt", scanned, None)
     _, _, unrolled_losses = _train("gpt", unrolled, None)
-    np.testing.assert_allclose(scanned_losses, unrolled_losses, rtol=REASSOCIATION_RTOL, atol=0.0)
+    np.testing.assert_allclose(
+        scanned_losses, unrolled_losses, rtol=REASSOCIATION_RTOL, atol=0.0
+    )

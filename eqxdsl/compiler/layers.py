@@ -283,10 +283,19 @@ def _positive_if_known(layer: str, what: str, size: Dim) -> None:
         raise LayerShapeError(f"{layer}: {what} would be {size.value}; it must be at least 1")
 
 
-def _result_dtype(args: Args, x: TensorType) -> str:
-    """The dtype a parameterised layer returns: its `dtype` if given, else the input's if floating."""
+def _result_dtype(layer: str, args: Args, x: TensorType) -> str:
+    """The dtype a parameterised layer returns: its `dtype` if given, else the input's if floating.
+
+    A floating input must have the parameters' dtype: JAX's convolutions refuse
+    mixed dtypes, and silent promotion elsewhere would hide a mistake.
+    """
     dtype = args.get("dtype")
     if isinstance(dtype, str):
+        if x.is_floating and x.dtype != dtype:
+            raise LayerShapeError(
+                f"{layer}: its parameters are {dtype} but its input {x} is {x.dtype}",
+                hint=f"convert the input to {dtype}, or give the layer dtype={x.dtype}",
+            )
         return dtype
     return x.dtype if x.is_floating or x.dtype == "c64" else "f32"
 
@@ -338,7 +347,7 @@ def _linear_output(in_arg: str, out_arg: str, layer_name: str, shown: tuple[str,
             _same_size(layer, f"axis 0 of the input {x}", x.shape[0], in_arg, expected_in)
         out = args[out_arg]
         shape = () if out == "scalar" else (out,)
-        return TensorType(_result_dtype(args, x), shape)
+        return TensorType(_result_dtype(layer, args, x), shape)
 
     return output
 
@@ -396,7 +405,7 @@ def _conv_output(layer_name: str, fixed_dims: int | None, transposed: bool) -> O
             sizes = _conv_sizes(x.shape[1:], kernel, stride, dilation, padding)
         for axis, size in enumerate(sizes, start=1):
             _positive_if_known(layer, f"output axis {axis} for input {x}", size)
-        return TensorType(_result_dtype(args, x), (args["out_channels"], *sizes))
+        return TensorType(_result_dtype(layer, args, x), (args["out_channels"], *sizes))
 
     return output
 
@@ -418,13 +427,8 @@ def _transposed_sizes(spatial, kernel, stride, dilation, padding, extra) -> tupl
     for index, size in enumerate(spatial):
         span = dilation[index] * (kernel[index] - 1)
         if padding in ("SAME", "SAME_LOWER"):
-            # The runtime pads so the output is `size * stride`, except when the kernel is
-            # too short for that: then it grows the high side by the missing amount.
-            total = span - stride[index] + extra[index] + 1
-            if total.value is not None and total.value < 0:
-                sizes.append((size - 1) * stride[index] + 1 + span - total)
-            else:
-                sizes.append(size * stride[index])
+            # As in Equinox: output_padding shortens a "SAME" transposed output.
+            sizes.append(size * stride[index] - extra[index])
         else:
             lo, hi = (Dim.const(0), Dim.const(0)) if padding == "VALID" else padding[index]
             sizes.append((size - 1) * stride[index] - lo - hi + span + extra[index] + 1)
@@ -688,7 +692,7 @@ def _cell_output(layer_name: str, pair: bool) -> OutputFn:
             state = _tensor(layer, state, "a hidden state")
             _rank_exactly(layer, state, 1, "[hidden_size]", "a hidden state")
             _same_size(layer, f"axis 0 of the hidden state {state}", state.shape[0], "hidden_size", hidden_size)
-        result = TensorType(_result_dtype(args, x), (hidden_size,))
+        result = TensorType(_result_dtype(layer, args, x), (hidden_size,))
         return (result, result) if pair else result
 
     return output
@@ -759,7 +763,7 @@ def _attention_output(args: Args, inputs: tuple) -> TensorType:
         names = ("num_heads", "query length", "key length")[-len(expected) :]
         for axis, (got, wanted, name) in enumerate(zip(mask.shape, expected, names)):
             _same_size(layer, f"axis {axis} of the mask {mask}", got, name, wanted)
-    return TensorType(_result_dtype(args, query), (query.shape[0], output_size))
+    return TensorType(_result_dtype(layer, args, query), (query.shape[0], output_size))
 
 
 # -- wrappers -----------------------------------------------------------------------------
@@ -794,12 +798,15 @@ def _layer(
     defaults = {arg.name: arg.default for arg in args if not arg.required}
     required = [arg.name for arg in args if arg.required and not arg.inferred]
 
+    def infer_missing(given: Args, layer_inputs: tuple) -> dict:
+        full = {**defaults, **given}
+        return {key: value for key, value in infer(full, layer_inputs).items() if key not in given}
+
     def complete_output(given: Args, layer_inputs: tuple) -> LayerInput:
         missing = [arg for arg in required if arg not in given]
         if missing:
             raise LayerShapeError(f"{name} needs the argument {missing[0]}")
-        full = {**defaults, **given}
-        full.update({key: value for key, value in infer(full, layer_inputs).items() if key not in given})
+        full = {**defaults, **given, **infer_missing(given, layer_inputs)}
         return output(full, layer_inputs)
 
     return LayerInfo(
@@ -810,7 +817,7 @@ def _layer(
         stateful=stateful,
         inputs=inputs,
         optional_inputs=optional_inputs,
-        infer=infer,
+        infer=infer_missing,
         output=complete_output,
         call_inference=call_inference,
     )

@@ -132,7 +132,15 @@ def filter_jvp(fn: Callable, primals: tuple[Any, ...], tangents: tuple[Any, ...]
         raise TypeError("filter_jvp: `primals` and `tangents` must be tuples of arguments")
     leaves, treedef, positions = _split_primals(primals)
     try:
-        tangent_leaves = treedef.flatten_up_to(tangents)
+        # A `None` tangent may stand for a whole subtree of primals.
+        tangent_leaves = treedef.flatten_up_to(
+            jtu.tree_map(
+                lambda tangent, primal: jtu.tree_map(lambda _: None, primal) if tangent is None else tangent,
+                tangents,
+                primals,
+                is_leaf=lambda x: x is None,
+            )
+        )
     except (ValueError, TypeError) as error:
         raise ValueError(f"filter_jvp: `tangents` does not have the structure of `primals`: {error}") from error
     for index, (leaf, tangent) in enumerate(zip(leaves, tangent_leaves)):

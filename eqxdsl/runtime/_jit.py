@@ -29,7 +29,6 @@ import jax
 import jax.tree_util as jtu
 import numpy as np
 
-from ._module import _bound_method
 
 __all__ = ["filter_jit", "clear_caches"]
 
@@ -45,7 +44,7 @@ _FORBIDDEN_JIT_KWARGS = (
 _UNUSED_DONATION = "Some donated buffers were not usable*"
 
 _tree_flatten = jtu.tree_flatten
-_array_base_types = (jax.Array, np.ndarray, np.generic)
+_array_base_types = (jax.Array, jax.core.Tracer, np.ndarray, np.generic)
 # type -> whether its instances are traced; a cache because `isinstance` against
 # `jax.Array` goes through an ABC check.
 _traced_type: dict[type, bool] = {}
@@ -139,164 +138,182 @@ def _selector(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
 
 
 class _Plan:
-    """What to do with one (tree structure, leaf types) combination.
+    """How to call for one (tree structure, leaf types) combination.
 
-    `select_dynamic` picks the traced leaves (None: all leaves are traced);
-    `select_static` picks the static ones (None: there are none, and `compiled`
-    is the one compiled function; otherwise `compiled` maps static values to
-    compiled functions).
+    With no static leaves, `run(*leaves)` is the compiled function itself. With
+    static leaves, `run_with_statics(leaves)` looks their values up among the
+    compiled functions (compiling on a miss) and passes only the traced leaves.
     """
 
-    __slots__ = ("select_dynamic", "select_static", "compiled", "static_mask", "donate_argnums")
+    __slots__ = ("state", "treedef", "types", "has_kwargs", "static_mask", "donate_argnums",
+                 "select_dynamic", "select_static", "by_statics", "run")
 
-    def __init__(self, select_dynamic: Any, select_static: Any, compiled: Any, static_mask: tuple[bool, ...], donate_argnums: tuple[int, ...]):
-        self.select_dynamic = select_dynamic
-        self.select_static = select_static
-        self.compiled = compiled
-        self.static_mask = static_mask
-        self.donate_argnums = donate_argnums
+    def __init__(self, state: _JitState, treedef: Any, types: tuple[type, ...], has_kwargs: bool):
+        self.state = state
+        self.treedef = treedef
+        self.types = types
+        self.has_kwargs = has_kwargs
+        self.static_mask = tuple(not _is_traced_type(leaf_type) for leaf_type in types)
+        dynamic = [i for i, static in enumerate(self.static_mask) if not static]
+        static = [i for i, static in enumerate(self.static_mask) if static]
+        self.donate_argnums = state.donated(treedef, dynamic, has_kwargs)
+        self.select_dynamic = _selector(dynamic)
+        self.select_static = _selector(static) if static else None
+        self.by_statics: dict[Any, Callable] = {}
+        self.run = None if static else state.compiled_for(self, (), ())
+
+    def run_with_statics(self, leaves: list[Any]) -> Any:
+        statics = self.select_static(leaves)
+        # Types are part of the key so that `1`, `1.0` and `True` do not share a trace.
+        key = (statics, tuple(map(type, statics)))
+        try:
+            compiled = self.by_statics.get(key)
+        except TypeError as error:
+            bad = next(value for value in statics if not _hashable(value))
+            raise TypeError(
+                f"filter_jit({self.state.name}): the non-array argument leaf {bad!r} of type "
+                f"{type(bad).__name__} is not hashable; non-array leaves are static and must be "
+                "hashable (make it an array or a hashable value)"
+            ) from error
+        if compiled is None:
+            static_leaves = tuple(_DYNAMIC if not static else leaf for static, leaf in zip(self.static_mask, leaves))
+            compiled = self.by_statics[key] = self.state.compiled_for(self, key, static_leaves)
+        return compiled(*self.select_dynamic(leaves))
 
 
-class _JitWrapper:
-    """The callable returned by `filter_jit`."""
+class _JitState:
+    """Everything behind one `filter_jit` function except its hot path."""
 
     def __init__(self, fun: Callable, donate: _DonateMode, jitkwargs: dict[str, Any]):
-        self._fun = fun
+        self.fun = fun
+        self.name = getattr(fun, "__qualname__", None) or getattr(fun, "__name__", None) or repr(fun)
         # A PyTree function (bound method, Partial, Module) is flattened with the
         # arguments so that its arrays are traced rather than baked in.
-        self._fun_is_tree = not jtu.treedef_is_leaf(jtu.tree_structure(fun))
-        self._donate = donate
-        self._jitkwargs = jitkwargs
-        self._plans: dict[Any, _Plan] = {}
-        self._plans_with_kwargs: dict[Any, _Plan] = {}
-        self._num_traces = 0
-        functools.update_wrapper(self, fun, updated=())
-        _all_wrappers.add(self)
+        self.fun_is_tree = not jtu.treedef_is_leaf(jtu.tree_structure(fun))
+        self.donate = donate
+        self.jitkwargs = jitkwargs
+        self.num_traces = 0
+        # tree structure -> the plan used last for it; (structure, types) -> plan.
+        self.latest_positional: dict[Any, _Plan] = {}
+        self.latest_keyword: dict[Any, _Plan] = {}
+        self.plans: dict[Any, _Plan] = {}
+        self.compiled: dict[Any, Callable] = {}
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        # Used as a method decorator: bind as a PyTree so `self` is traced too.
-        if instance is None:
-            return self
-        return _bound_method(self, instance)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def tree(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if kwargs:
-            tree = (self._fun, args, kwargs) if self._fun_is_tree else (args, kwargs)
-            plans = self._plans_with_kwargs
-        else:
-            tree = (self._fun, args) if self._fun_is_tree else args
-            plans = self._plans
-        leaves, treedef = _tree_flatten(tree)
-        plan = plans.get((treedef, tuple(map(type, leaves))))
-        if plan is None:
-            plan = self._new_plan(plans, treedef, leaves, bool(kwargs))
-        compiled = plan.compiled
-        if plan.select_static is not None:
-            compiled = compiled.get(plan.select_static(leaves))
-            if compiled is None:
-                compiled = self._compile(plan, treedef, leaves, bool(kwargs))
-        if plan.select_dynamic is not None:
-            leaves = plan.select_dynamic(leaves)
-        if plan.donate_argnums and self._donate in ("all", "all-except-first"):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_UNUSED_DONATION)
-                return compiled(*leaves)
-        return compiled(*leaves)
+            return (self.fun, args, kwargs) if self.fun_is_tree else (args, kwargs)
+        return (self.fun, args) if self.fun_is_tree else args
 
-    def _new_plan(self, plans: dict[Any, _Plan], treedef: Any, leaves: list[Any], has_kwargs: bool) -> _Plan:
-        static_mask = tuple(not _is_traced_type(type(leaf)) for leaf in leaves)
-        dynamic_indices = [i for i, static in enumerate(static_mask) if not static]
-        static_indices = [i for i, static in enumerate(static_mask) if static]
-        select_dynamic = None if not static_indices else _selector(dynamic_indices)
-        select_static = None if not static_indices else _selector(static_indices)
-        plan = _Plan(select_dynamic, select_static, {} if static_indices else None, static_mask, self._donated(treedef, dynamic_indices, has_kwargs))
-        if not static_indices:
-            plan.compiled = self._jit(treedef, static_mask, (), plan.donate_argnums, has_kwargs)
-        plans[(treedef, tuple(map(type, leaves)))] = plan
+    def plan(self, treedef: Any, types: tuple[type, ...], has_kwargs: bool) -> _Plan:
+        key = (treedef, types, has_kwargs)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plans[key] = _Plan(self, treedef, types, has_kwargs)
+        (self.latest_keyword if has_kwargs else self.latest_positional)[treedef] = plan
         return plan
 
-    def _donated(self, treedef: Any, dynamic_indices: list[int], has_kwargs: bool) -> tuple[int, ...]:
+    def donated(self, treedef: Any, dynamic_indices: list[int], has_kwargs: bool) -> tuple[int, ...]:
         """Positions, among the traced leaves, of the buffers to donate."""
-        if self._donate == "none":
+        if self.donate == "none":
             return ()
-        if self._donate in ("all", "warn"):
+        if self.donate in ("all", "warn"):
             return tuple(range(len(dynamic_indices)))
         # Except first: leaves are ordered fun, args[0], other args, kwargs.
         parts = treedef.children()
-        fun_count = parts[0].num_leaves if self._fun_is_tree else 0
-        args_def = parts[1] if (self._fun_is_tree or has_kwargs) else treedef
+        fun_count = parts[0].num_leaves if self.fun_is_tree else 0
+        args_def = parts[1] if (self.fun_is_tree or has_kwargs) else treedef
         arg_defs = args_def.children()
         first_count = arg_defs[0].num_leaves if arg_defs else 0
         first = range(fun_count, fun_count + first_count)
         return tuple(position for position, index in enumerate(dynamic_indices) if index not in first)
 
-    def _compile(self, plan: _Plan, treedef: Any, leaves: list[Any], has_kwargs: bool) -> Any:
-        statics = plan.select_static(leaves)
-        try:
-            hash(statics)
-        except TypeError as error:
-            bad = next(value for value in statics if not _hashable(value))
-            raise TypeError(
-                f"filter_jit({getattr(self._fun, '__name__', self._fun)!r}): a non-array argument leaf "
-                f"{bad!r} of type {type(bad).__name__} is not hashable; non-array leaves are static "
-                "and must be hashable (make it an array or a hashable value)"
-            ) from error
-        static_leaves = tuple(_DYNAMIC if not static else leaf for static, leaf in zip(plan.static_mask, leaves))
-        compiled = self._jit(treedef, plan.static_mask, static_leaves, plan.donate_argnums, has_kwargs)
-        plan.compiled[statics] = compiled
+    def compiled_for(self, plan: _Plan, statics_key: Any, static_leaves: tuple[Any, ...]) -> Callable:
+        """The compiled function for `plan` and these static values, shared by plans that
+        differ only in the types of traced leaves (NumPy vs JAX arrays, say)."""
+        key = (plan.treedef, plan.static_mask, plan.has_kwargs, statics_key)
+        compiled = self.compiled.get(key)
+        if compiled is None:
+            compiled = self.compiled[key] = self.compile(plan, static_leaves)
         return compiled
 
-    def _jit(self, treedef: Any, static_mask: tuple[bool, ...], static_leaves: tuple[Any, ...], donate_argnums: tuple[int, ...], has_kwargs: bool) -> Any:
-        fun_is_tree = self._fun_is_tree
-        fun = self._fun
-        all_dynamic = not any(static_mask)
+    def compile(self, plan: _Plan, static_leaves: tuple[Any, ...]) -> Callable:
+        """A `jax.jit` of the function with the traced leaves as positional arguments."""
+        treedef, has_kwargs, fun_is_tree, fun = plan.treedef, plan.has_kwargs, self.fun_is_tree, self.fun
+        all_dynamic = not static_leaves
 
         def traced(*arrays: Any) -> Any:
-            self._num_traces += 1
-            leaves = list(arrays) if all_dynamic else _merge(static_leaves, arrays)
-            tree = treedef.unflatten(leaves)
+            self.num_traces += 1
+            tree = treedef.unflatten(list(arrays) if all_dynamic else _merge(static_leaves, arrays))
             if has_kwargs:
-                if fun_is_tree:
-                    call, args, kwargs = tree
-                else:
-                    (args, kwargs), call = tree, fun
+                call, args, kwargs = tree if fun_is_tree else (fun, *tree)
             else:
                 (call, args), kwargs = (tree if fun_is_tree else (fun, tree)), {}
             return _split_output(call(*args, **kwargs))
 
         traced.__name__ = getattr(fun, "__name__", "filter_jit_function")
-        traced.__qualname__ = getattr(fun, "__qualname__", traced.__name__)
-        return jax.jit(traced, donate_argnums=donate_argnums, **self._jitkwargs)
+        traced.__qualname__ = self.name
+        compiled = jax.jit(traced, donate_argnums=plan.donate_argnums, **self.jitkwargs)
+        if not plan.donate_argnums or self.donate.startswith("warn"):
+            return compiled
 
-    def lower(self, *args: Any, **kwargs: Any) -> Any:
-        """Lower for the given arguments without running (as `jax.jit(...).lower`)."""
-        if kwargs:
-            tree = (self._fun, args, kwargs) if self._fun_is_tree else (args, kwargs)
-            plans = self._plans_with_kwargs
-        else:
-            tree = (self._fun, args) if self._fun_is_tree else args
-            plans = self._plans
-        leaves, treedef = _tree_flatten(tree)
-        plan = plans.get((treedef, tuple(map(type, leaves)))) or self._new_plan(plans, treedef, leaves, bool(kwargs))
-        compiled = plan.compiled
+        def quietly_donating(*arrays: Any) -> Any:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_UNUSED_DONATION)
+                return compiled(*arrays)
+
+        quietly_donating.lower = compiled.lower  # type: ignore[attr-defined]
+        return quietly_donating
+
+    def lower(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        leaves, treedef = _tree_flatten(self.tree(args, kwargs))
+        plan = self.plan(treedef, tuple(map(type, leaves)), bool(kwargs))
+        compiled = plan.run
         if plan.select_static is not None:
-            compiled = compiled.get(plan.select_static(leaves)) or self._compile(plan, treedef, leaves, bool(kwargs))
-            leaves = plan.select_dynamic(leaves)
-        return compiled.lower(*leaves)
+            plan.run_with_statics(leaves)  # compiles on a miss
+            statics = plan.select_static(leaves)
+            compiled = plan.by_statics[(statics, tuple(map(type, statics)))]
+        return compiled.lower(*plan.select_dynamic(leaves))
 
-    def clear_cache(self) -> None:
-        """Forget every compiled function (the trace count is kept)."""
-        self._plans.clear()
-        self._plans_with_kwargs.clear()
+    def clear(self) -> None:
+        self.latest_positional.clear()
+        self.latest_keyword.clear()
+        self.plans.clear()
+        self.compiled.clear()
 
 
-_all_wrappers: weakref.WeakSet[_JitWrapper] = weakref.WeakSet()
+def _make_jitted(state: _JitState) -> Callable:
+    """The function `filter_jit` returns: the hot path, as a closure for speed."""
+    flatten = jtu.default_registry.flatten
+    fun, fun_is_tree = state.fun, state.fun_is_tree
+    latest_positional, latest_keyword = state.latest_positional, state.latest_keyword
+
+    def jitted(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            leaves, treedef = flatten((fun, args, kwargs) if fun_is_tree else (args, kwargs))
+            plan = latest_keyword.get(treedef)
+        else:
+            leaves, treedef = flatten((fun, args) if fun_is_tree else args)
+            plan = latest_positional.get(treedef)
+        types = tuple(map(type, leaves))
+        if plan is None or plan.types != types:
+            plan = state.plan(treedef, types, bool(kwargs))
+        if plan.run is not None:
+            return plan.run(*leaves)
+        return plan.run_with_statics(leaves)
+
+    jitted.lower = lambda *args, **kwargs: state.lower(args, kwargs)  # type: ignore[attr-defined]
+    jitted._jit_state = state  # type: ignore[attr-defined]
+    functools.update_wrapper(jitted, fun, updated=())
+    return jitted
+
+
+_all_states: weakref.WeakSet[_JitState] = weakref.WeakSet()
 
 
 def clear_caches() -> None:
     """Drop every compiled function: those of all `filter_jit` functions and JAX's own."""
-    for wrapper in list(_all_wrappers):
-        wrapper.clear_cache()
+    for state in list(_all_states):
+        state.clear()
     jax.clear_caches()
 
 
@@ -346,4 +363,6 @@ def filter_jit(
         return functools.partial(filter_jit, donate=donate, **jitkwargs)
     if not callable(fun):
         raise TypeError(f"filter_jit needs a callable, got {fun!r}")
-    return _JitWrapper(fun, donate, jitkwargs)
+    state = _JitState(fun, donate, jitkwargs)
+    _all_states.add(state)
+    return _make_jitted(state)

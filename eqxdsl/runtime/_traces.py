@@ -6,7 +6,6 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ._jit import _JitWrapper
 from ._module import _bound_method
 
 __all__ = ["assert_max_traces", "get_num_traces"]
@@ -68,7 +67,10 @@ def get_num_traces(fun: Callable) -> int:
     """
     current: Any = fun
     while current is not None:
-        if isinstance(current, (_JitWrapper, _TraceCounter)):
-            return current._num_traces if isinstance(current, _JitWrapper) else current.num_traces
+        if isinstance(current, _TraceCounter):
+            return current.num_traces
+        state = getattr(current, "_jit_state", None)
+        if state is not None:
+            return state.num_traces
         current = getattr(current, "__wrapped__", None)
     raise ValueError(f"{fun!r} is neither a filter_jit function nor wrapped by assert_max_traces")

@@ -93,7 +93,11 @@ class GPT(eqx.Module):
         self.p = p
 
     def __call__(
-        self, tokens: jax.Array, *, key: jax.Array | None = None, inference: bool = False
+        self,
+        tokens: jax.Array,
+        *,
+        key: jax.Array | None = None,
+        inference: bool = False,
     ) -> jax.Array:
         """Maps integer tokens `(T,)`, T <= ctx, to next-token logits `(T, vocab)`."""
         T = tokens.shape[0]

@@ -26,7 +26,13 @@ class BasicBlock(eqx.Module):
         """`C` is the number of input channels; `out` the number of output channels."""
         conv1_key, conv2_key, proj_key = jax.random.split(key, 3)
         self.conv1 = eqx.nn.Conv2d(
-            C, out, kernel_size=3, stride=stride, padding=1, use_bias=False, key=conv1_key
+            C,
+            out,
+            kernel_size=3,
+            stride=stride,
+            padding=1,
+            use_bias=False,
+            key=conv1_key,
         )
         self.bn1 = eqx.nn.BatchNorm(out, axis_name="batch", mode="batch")
         self.conv2 = eqx.nn.Conv2d(
@@ -44,7 +50,9 @@ class BasicBlock(eqx.Module):
         self.out = out
         self.stride = stride
 
-    def __call__(self, x: jax.Array, state: eqx.nn.State) -> tuple[jax.Array, eqx.nn.State]:
+    def __call__(
+        self, x: jax.Array, state: eqx.nn.State
+    ) -> tuple[jax.Array, eqx.nn.State]:
         """Maps one example `(C, H, W)` to `(out, H // stride, W // stride)`, threading `state`."""
         h = self.conv1(x)
         h, state = self.bn1(h, state)

@@ -23,24 +23,18 @@ theirs = eqx.nn
 class Case:
     name: str
     build: Callable[[Any, jax.Array], Any]
-    inputs: Callable[[jax.Array], tuple[Any, ...]]
+    inputs: Callable[[np.random.Generator], tuple[Any, ...]]
     call: Callable[..., Any] = lambda model, *inputs: model(*inputs)
 
 
-def _normal(*shape: int) -> Callable[[jax.Array], tuple[jax.Array]]:
-    return lambda key: (jax.random.normal(key, shape),)
+def _normal(*shape: int) -> Callable[[np.random.Generator], tuple[np.ndarray]]:
+    return lambda rng: (rng.standard_normal(shape, np.float32),)
 
 
-def _seq3(q: int, kv: int, sizes: tuple[int, int, int]) -> Callable[[jax.Array], tuple[jax.Array, ...]]:
-    def make(key: jax.Array) -> tuple[jax.Array, ...]:
-        kq, kk, kv_ = jax.random.split(key, 3)
-        return (
-            jax.random.normal(kq, (q, sizes[0])),
-            jax.random.normal(kk, (kv, sizes[1])),
-            jax.random.normal(kv_, (kv, sizes[2])),
-        )
-
-    return make
+def _seq3(q: int, kv: int, sizes: tuple[int, int, int]) -> Callable[[np.random.Generator], tuple[np.ndarray, ...]]:
+    return lambda rng: tuple(
+        rng.standard_normal((n, size), np.float32) for n, size in zip((q, kv, kv), sizes)
+    )
 
 
 _CALL_KEY = jax.random.key(1234)
@@ -118,7 +112,7 @@ CASES = [
     Case("PReLU", lambda nn, k: nn.PReLU(), _normal(7)),
     Case("Dropout", lambda nn, k: nn.Dropout(0.3), _normal(50), _with_key),
     Case("Dropout-inference", lambda nn, k: nn.Dropout(0.3, inference=True), _normal(5)),
-    Case("Embedding", lambda nn, k: nn.Embedding(10, 4, key=k), lambda key: (jnp.array(7),)),
+    Case("Embedding", lambda nn, k: nn.Embedding(10, 4, key=k), lambda rng: (np.int32(7),)),
     Case("RotaryPositionalEmbedding", lambda nn, k: nn.RotaryPositionalEmbedding(8, theta=500.0), _normal(5, 8)),
     Case("MultiheadAttention", lambda nn, k: nn.MultiheadAttention(2, 8, key=k), _seq3(3, 4, (8, 8, 8))),
     Case(
@@ -135,12 +129,12 @@ CASES = [
         _seq3(3, 4, (8, 8, 8)),
         _attention_with_mask(_MASK_3D),
     ),
-    Case("GRUCell", lambda nn, k: nn.GRUCell(3, 5, key=k), lambda key: (jax.random.normal(key, (3,)), jnp.linspace(-1, 1, 5))),
-    Case("GRUCell-nobias", lambda nn, k: nn.GRUCell(3, 5, use_bias=False, key=k), lambda key: (jax.random.normal(key, (3,)), jnp.linspace(-1, 1, 5))),
+    Case("GRUCell", lambda nn, k: nn.GRUCell(3, 5, key=k), lambda rng: (rng.standard_normal(3, np.float32), np.linspace(-1, 1, 5, dtype=np.float32))),
+    Case("GRUCell-nobias", lambda nn, k: nn.GRUCell(3, 5, use_bias=False, key=k), lambda rng: (rng.standard_normal(3, np.float32), np.linspace(-1, 1, 5, dtype=np.float32))),
     Case(
         "LSTMCell",
         lambda nn, k: nn.LSTMCell(3, 5, key=k),
-        lambda key: (jax.random.normal(key, (3,)), (jnp.linspace(-1, 1, 5), jnp.linspace(1, 2, 5))),
+        lambda rng: (rng.standard_normal(3, np.float32), (np.linspace(-1, 1, 5, dtype=np.float32), np.linspace(1, 2, 5, dtype=np.float32))),
     ),
     Case("WeightNorm", lambda nn, k: nn.WeightNorm(nn.Linear(4, 3, key=k)), _normal(4)),
     Case("WeightNorm-conv-all", lambda nn, k: nn.WeightNorm(nn.Conv2d(2, 3, 2, key=k), axis=None), _normal(2, 4, 4)),
@@ -151,7 +145,7 @@ CASES = [
             lambda pair: pair[1].weight,
             lambda pair: pair[0].weight,
         ),
-        lambda key: (),
+        lambda rng: (),
         lambda model: model(),
     ),
 ]
@@ -181,19 +175,36 @@ def _pool_init(path: str) -> bool:
     return path == ".init"
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-def test_same_parameters_and_outputs(case: Case) -> None:
-    key = jax.random.key(42)
-    our_model = case.build(ours, key)
-    their_model = case.build(theirs, key)
-    our_params = _arrays_by_path(our_model)
-    their_params = {p: a for p, a in _arrays_by_path(their_model).items() if not _pool_init(p)}
+def _build_and_run(nn: Any) -> tuple[list[Any], list[Any]]:
+    """Build every case eagerly (as users do) and run all forwards in one compiled call."""
+    models = [case.build(nn, jax.random.key(42)) for case in CASES]
+    rng = np.random.default_rng(0)
+    inputs = [case.inputs(rng) for case in CASES]
+
+    @eqx.filter_jit
+    def run_all(models: list[Any], inputs: list[Any]) -> list[Any]:
+        return [case.call(model, *xs) for case, model, xs in zip(CASES, models, inputs)]
+
+    return models, run_all(models, inputs)
+
+
+@pytest.fixture(scope="module")
+def both() -> dict[str, tuple[list[Any], list[Any]]]:
+    return {"ours": _build_and_run(ours), "theirs": _build_and_run(theirs)}
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[case.name for case in CASES])
+def test_same_parameters_and_outputs(both: dict[str, Any], index: int) -> None:
+    (our_models, our_outputs), (their_models, their_outputs) = both["ours"], both["theirs"]
+    our_params = _arrays_by_path(our_models[index])
+    their_params = {
+        path: array for path, array in _arrays_by_path(their_models[index]).items() if not _pool_init(path)
+    }
     assert our_params.keys() == their_params.keys()
     for path in our_params:
         assert our_params[path].dtype == their_params[path].dtype, path
         assert np.array_equal(our_params[path], their_params[path]), path
-    inputs = case.inputs(jax.random.key(7))
-    _assert_identical(case.call(our_model, *inputs), case.call(their_model, *inputs))
+    _assert_identical(our_outputs[index], their_outputs[index])
 
 
 def test_same_parameters_under_x64() -> None:
@@ -221,18 +232,19 @@ def test_same_parameters_for_legacy_prng_keys_and_complex_dtype() -> None:
 
 @pytest.mark.parametrize("mode", ["batch", "ema"])
 def test_batch_norm_training_and_inference(mode: str) -> None:
-    x = jax.random.normal(jax.random.key(0), (3, 4, 6, 2)) * 3 + 1
+    x = np.random.default_rng(1).standard_normal((3, 4, 6, 2), np.float32) * 3 + 1
+
+    @eqx.filter_jit
+    def step(model: Any, x: jax.Array, state: Any) -> Any:
+        return jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
 
     def run(nn: Any) -> list[Any]:
         model, state = nn.make_with_state(nn.BatchNorm)(6, "batch", momentum=0.9, mode=mode)
-        step = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
         outputs = []
         for xb in x:
-            y, state = step(xb, state)
+            y, state = step(model, xb, state)
             outputs.append(y)
-        y, state = jax.vmap(
-            nn.inference_mode(model), axis_name="batch", in_axes=(0, None), out_axes=(0, None)
-        )(x[0], state)
+        y, state = step(nn.inference_mode(model), x[0], state)
         return outputs + [y, state]
 
     _assert_identical(run(ours), run(theirs))

@@ -1,0 +1,5 @@
+"""`python -m eqxdsl`: the same as the `eqxdsl` command."""
+
+from eqxdsl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""filter_jit: which leaves are traced, caching and retracing, outputs, methods, donation."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eqxdsl.runtime import Module, clear_caches, debug, field, filter_jit
+
+
+class Scale(Module):
+    factor: jax.Array
+    label: str = field(static=True, default="s")
+
+    def __call__(self, x):
+        return self.factor * x
+
+    def shifted(self, x, shift):
+        return self(x) + shift
+
+    @filter_jit
+    def jitted(self, x):
+        return self(x) * 2
+
+
+def test_arrays_traced_other_leaves_static():
+    seen = []
+
+    @filter_jit
+    def f(x, n, name, arr):
+        seen.append((type(x), n, name, type(arr)))
+        return x * n
+
+    out = f(jnp.ones(2), 3, "a", np.ones(2))
+    assert np.array_equal(out, [3.0, 3.0])
+    assert isinstance(seen[0][0], type) and issubclass(seen[0][0], jax.core.Tracer)
+    assert seen[0][1:3] == (3, "a") and issubclass(seen[0][3], jax.core.Tracer)
+
+
+def test_retrace_only_when_static_values_or_shapes_change():
+    @filter_jit
+    def f(x, n):
+        return x * n
+
+    f(jnp.ones(2), 2)
+    f(jnp.zeros(2), 2)
+    f(np.full(2, 5.0, dtype=np.float32), 2)
+    assert debug.get_num_traces(f) == 1
+    f(jnp.ones(2), 3)
+    assert debug.get_num_traces(f) == 2
+    f(jnp.ones(3), 3)
+    assert debug.get_num_traces(f) == 3
+    f(jnp.ones(3), True)  # equal to 1 but another type: its own trace
+    f(jnp.ones(3), 1)
+    assert debug.get_num_traces(f) == 5
+
+
+def test_leaf_changing_between_array_and_static_at_same_position():
+    @filter_jit
+    def f(x):
+        return x + 1 if isinstance(x, float) else x * 10
+
+    assert f(1.0) == 2.0
+    assert np.array_equal(f(jnp.ones(1)), [10.0])
+    assert f(2.0) == 3.0
+
+
+def test_non_array_outputs_are_returned_as_they_are():
+    @filter_jit
+    def f(x):
+        return {"y": x + 1, "name": "out", "fn": jnp.sum, "n": 3, "none": None}
+
+    out = f(jnp.ones(2))
+    assert out["name"] == "out" and out["fn"] is jnp.sum and out["n"] == 3 and out["none"] is None
+    assert isinstance(out["y"], jax.Array)
+    assert f(jnp.ones(2))["name"] == "out"
+
+
+def test_output_structure_may_depend_on_shapes():
+    @filter_jit
+    def f(x):
+        return (x, "small") if x.shape[0] < 3 else (x, 3)
+
+    assert f(jnp.ones(2))[1] == "small"
+    assert f(jnp.ones(4))[1] == 3
+    assert f(jnp.ones(2))[1] == "small"
+
+
+def test_keyword_arguments():
+    @filter_jit
+    def f(x, *, scale=1.0, mode="add"):
+        return x + scale if mode == "add" else x * scale
+
+    assert np.array_equal(f(jnp.ones(2), scale=jnp.array(2.0)), [3.0, 3.0])
+    assert np.array_equal(f(jnp.ones(2), scale=3.0, mode="mul"), [3.0, 3.0])
+    assert np.array_equal(f(x=jnp.ones(2)), [2.0, 2.0])
+
+
+def test_bound_method_and_module_as_function():
+    model = Scale(jnp.array(2.0))
+    shifted = filter_jit(model.shifted)
+    assert np.array_equal(shifted(jnp.ones(2), 1.0), [3.0, 3.0])
+    called = filter_jit(model)
+    assert np.array_equal(called(jnp.ones(2)), [2.0, 2.0])
+    # The module's arrays are traced, not baked in: a new factor, no new trace.
+    other = filter_jit(Scale.__call__)
+    other(model, jnp.ones(1))
+    other(Scale(jnp.array(5.0)), jnp.ones(1))
+    assert debug.get_num_traces(other) == 1
+
+
+def test_method_decorated_with_filter_jit():
+    a, b = Scale(jnp.array(2.0)), Scale(jnp.array(3.0))
+    assert np.array_equal(a.jitted(jnp.ones(1)), [4.0])
+    assert np.array_equal(b.jitted(jnp.ones(1)), [6.0])
+    assert debug.get_num_traces(a.jitted) == 1
+    assert np.array_equal(jax.jit(lambda m, x: m(x))(a.jitted, jnp.ones(1)), [4.0])
+
+
+def test_nested_inside_jax_transformations():
+    inner = filter_jit(lambda x, n: jnp.sin(x) * n)
+    grad = jax.grad(lambda x: inner(x, 2).sum())(jnp.zeros(3))
+    assert np.allclose(grad, 2.0)
+    batched = jax.vmap(lambda x: inner(x, 1))(jnp.zeros((4, 2)))
+    assert batched.shape == (4, 2)
+
+
+def test_donate_all_deletes_inputs_and_except_first_keeps_first():
+    x, y = jnp.ones(3), jnp.ones(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 'all' silences the unusable-donation warning
+        out = filter_jit(lambda a, b: (a + b, a * b), donate="all")(x, y)
+    assert x.is_deleted() and y.is_deleted()
+    assert np.array_equal(out[0], [2.0, 2.0, 2.0])
+    first, second = jnp.ones(3), jnp.ones(3)
+    filter_jit(lambda a, b: a + b, donate="all-except-first")(first, second)
+    assert not first.is_deleted() and second.is_deleted()
+    kept = jnp.ones(3)
+    filter_jit(lambda a: a + 1)(kept)
+    assert not kept.is_deleted()
+
+
+def test_lower_gives_the_compiled_program():
+    f = filter_jit(lambda x, n: x * n)
+    text = f.lower(jnp.ones(2), 3).as_text()
+    assert "multiply" in text
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="donate"):
+        filter_jit(lambda x: x, donate="some")
+    with pytest.raises(ValueError, match="static_argnums"):
+        filter_jit(lambda x: x, static_argnums=0)
+    with pytest.raises(TypeError, match="callable"):
+        filter_jit(3)
+    with pytest.raises(TypeError, match="not hashable"):
+        filter_jit(lambda x, s: x)(jnp.ones(1), {1, 2})
+
+
+def test_clear_caches_forces_a_new_trace():
+    f = filter_jit(lambda x: x + 1)
+    f(jnp.ones(1))
+    clear_caches()
+    f(jnp.ones(1))
+    assert debug.get_num_traces(f) == 2
+
+
+def test_does_not_wait_for_the_result():
+    # The call must hand back JAX's asynchronous array, not a value it waited on.
+    out = filter_jit(lambda x: x @ x)(jnp.ones((64, 64)))
+    assert isinstance(out, jax.Array)
+    assert out.block_until_ready() is out
