@@ -471,6 +471,8 @@ class _ModelChecker:
         self.model = model
         self.field_conditions: dict[str, frozenset[str]] = {}
         self.current: MethodInfo | None = None
+        # Names whose definition failed (already reported): their uses are not reported again.
+        self.broken: set[str] = set()
 
     # -- model items --------------------------------------------------------------
 
@@ -494,6 +496,16 @@ class _ModelChecker:
                 continue
             self.model.hypers.append(self._hyper(param))
         forward_inputs = [i for i in _walk_items(node.items) if isinstance(i, s.InputDecl)]
+        # Input sizes may be used by definitions (`Linear(out_features=D)`): a
+        # bare name in an input's shape that the model defines nowhere else is one.
+        defined = {p.name for p in node.params} | {getattr(i, "name", None) for i in _walk_items(node.items)}
+        typed = [i.type for i in forward_inputs] + [
+            p.type for m in _walk_items(node.items) if isinstance(m, s.Method) for p in (m.params or ()) if p.type is not None
+        ]
+        for tensor_type in typed:
+            for dim in tensor_type.dims:
+                if isinstance(dim, s.Name) and dim.id not in defined and dim.id not in RESERVED_NAMES:
+                    self.model.input_dims.add(dim.id)
         for item, conditions in _items_with_conditions(node.items):
             if isinstance(item, s.Method):
                 method_name = item.name
@@ -591,6 +603,9 @@ class _ModelChecker:
         if isinstance(value, s.Call) and isinstance(value.func, s.Name) and self.layer_class(value.func.id) is not None:
             self._layer_field(name, item, value, conditional)
             return
+        if isinstance(value, s.Call) and isinstance(value.func, s.Name) and value.func.id in self.spec.failed_imports:
+            self.broken.add(name)
+            return
         if isinstance(value, s.Call) and isinstance(value.func, s.Name) and value.func.id[:1].isupper() and value.func.id not in self.model.constants:
             self.r.error(
                 value.func,
@@ -632,9 +647,13 @@ class _ModelChecker:
     def _layer_field(self, name: str, item, call: s.Expr, conditional: bool) -> FieldInfo | None:
         if not isinstance(call, s.Call) or not isinstance(call.func, s.Name):
             self.r.error(call, "expected a layer constructor such as Linear(out_features=8)")
+            self.broken.add(name)
             return None
         layer = self.layer_class(call.func.id)
         if layer is None:
+            self.broken.add(name)
+            if call.func.id in self.spec.failed_imports:
+                return None
             self.r.error(call.func, f"unknown layer {call.func.id!r}", hint=_did_you_mean(call.func.id, self.spec.layer_names()))
             return None
         self.model.resolved[id(call.func)] = Ref("class", call.func.id)
@@ -1086,6 +1105,8 @@ class _ModelChecker:
         if name == "key" and self.current is not None:
             self.r.error(node, "key is managed by the compiler; it may only be passed to a sampling function such as normal(key, shape)")
             raise _Abort
+        if name in self.broken:
+            raise _Abort
         candidates = list(scope.variables) if scope else []
         candidates += self._static_names() + list(self.model.fields) + list(FUNCTIONS) + list(self.model.methods)
         self.r.error(node, f"unknown name {name!r}", hint=_did_you_mean(name, candidates))
@@ -1519,6 +1540,8 @@ class _ModelChecker:
                 return self.call_function(node, FUNCTIONS[name], args, nodes, keywords)
             if self.layer_class(name) is not None:
                 self.r.error(func, f"{name}(...) builds a layer; define it as a field (name = {name}(...)) and call the field")
+                raise _Abort
+            if name in self.broken:
                 raise _Abort
             candidates = list(scope.variables) + list(model.fields) + list(FUNCTIONS) + list(model.methods) + ["map"]
             self.r.error(func, f"unknown function or layer {name!r}", hint=_did_you_mean(name, candidates))
@@ -2147,7 +2170,7 @@ class _SpecChecker:
         self.imported: dict[str, tuple[str, CheckedModel]] = {}
         self.python: dict[str, PythonClass] = {}
         self.python_layers: dict[str, PythonLayer] = {}
-        self.declared: set[str] = set()
+        self.failed_imports: set[str] = set()
 
     def layer_names(self) -> list[str]:
         return list(LAYERS) + list(self.models) + list(self.imported) + list(self.python)
@@ -2221,6 +2244,7 @@ class _SpecChecker:
             checked = self.load_import(imp.path, imp)
         except CompileError as error:
             self.reporter.diagnostics.extend(error.diagnostics)
+            self.failed_imports.update(item.local_name for item in imp.names)
             return
         for item in imp.names:
             model = checked.models.get(item.name)
@@ -2400,7 +2424,7 @@ def _finish_model(checker: _ModelChecker) -> None:
             continue
         layer = info.layer
         missing = [a.name for a in layer.args if a.inferred and a.required and a.name not in info.given and (info.inferred is None or a.name not in info.inferred)]
-        if info.inferred is None and missing:
+        if info.inferred is None and missing and not checker.broken:
             r.error(info.node, f"{info.name} is never called, so its {', '.join(missing)} cannot be inferred", hint="call it in a method, or give the sizes explicitly")
         for values in ({k: v for k, (v, _) in info.given.items()}, info.inferred or {}, info.inferred_rest or {}):
             for value in values.values():

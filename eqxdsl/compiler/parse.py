@@ -321,6 +321,9 @@ class _ToSyntax(Transformer):
         names, unpack = targets
         return s.Assign(targets=names, value=value, unpack=unpack, pos=_pos(meta))
 
+    def bare_tuple(self, meta, *elts):
+        return s.TupleExpr(elts=tuple(e for e in elts if e is not None), pos=_pos(meta))
+
     def targets(self, meta, *names):
         real = [n for n in names if n is not None]
         unpack = len(real) > 1 or self._source_span(meta).rstrip().endswith(",")

@@ -28,6 +28,10 @@ def _make_layers(key):
         "transpose2d-groups": nn.ConvTranspose2d(4, 2, (3, 2), stride=(2, 1), padding=((1, 0), (0, 1)), dilation=(1, 2), groups=2, key=key),
         "transpose3d": nn.ConvTranspose3d(2, 2, 2, stride=2, output_padding=(1, 0, 1), use_bias=False, key=key),
         "transpose-valid": nn.ConvTranspose(1, 2, 3, 3, 2, "VALID", 1, key=key),
+        "forward-for-adjoint": nn.Conv2d(3, 2, 3, stride=2, padding=1, use_bias=False, key=key),
+        "transpose-for-adjoint": nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1, use_bias=False, key=key),
+        "same": nn.Conv2d(2, 3, 3, padding="SAME", key=key),
+        "half": nn.Conv1d(2, 2, 3, dtype=jnp.float16, key=key),
     }
 
 
@@ -97,25 +101,29 @@ def test_conv_transpose_matches_scatter_definition(name, shape):
 
 
 def test_conv_transpose_same_padding_multiplies_size_by_stride():
+    def output_shape(make_layer, shape):
+        # Built and called abstractly: shapes without compiling anything.
+        return jax.eval_shape(lambda x: make_layer()(x), jnp.ones(shape)).shape
+
     for padding in ("SAME", "SAME_LOWER"):
-        for stride, kernel in ((2, 3), (3, 2)):
-            layer = nn.ConvTranspose1d(1, 1, kernel, stride=stride, padding=padding, key=KEY)
-            assert layer(jnp.ones((1, 5))).shape == (1, 5 * stride)
-    circular = nn.ConvTranspose2d(2, 2, 3, stride=2, padding="SAME", padding_mode="CIRCULAR", key=KEY)
-    assert circular(jnp.ones((2, 4, 3))).shape == (2, 8, 6)
+        for stride, kernel in ((2, 3), (3, 2), (2, 4)):
+            make = lambda: nn.ConvTranspose1d(1, 1, kernel, stride=stride, padding=padding, key=KEY)
+            assert output_shape(make, (1, 5)) == (1, 5 * stride)
+    make = lambda: nn.ConvTranspose2d(2, 2, 3, stride=2, padding="SAME", padding_mode="CIRCULAR", key=KEY)
+    assert output_shape(make, (2, 4, 3)) == (2, 8, 6)
 
 
 def test_conv_transpose_is_the_adjoint_of_conv():
     # <conv(x), y> == <x, conv_transpose(y)> when both use the same kernel, flipped
     # and with in/out swapped, and no bias.
-    forward = nn.Conv2d(3, 2, 3, stride=2, padding=1, use_bias=False, key=KEY)
-    transpose = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1, use_bias=False, key=KEY)
-    flipped = jnp.flip(jnp.swapaxes(forward.weight, 0, 1), axis=(2, 3))
-    transpose = tree_at(lambda m: m.weight, transpose, flipped)
-    x = jnp.asarray(RNG.standard_normal((3, 6, 6)), jnp.float32)
-    y = jnp.asarray(RNG.standard_normal((2, 3, 3)), jnp.float32)
-    assert transpose(y).shape == x.shape
-    np.testing.assert_allclose(jnp.vdot(forward(x), y), jnp.vdot(x, transpose(y)), rtol=1e-5)
+    forward = LAYERS["forward-for-adjoint"]
+    flipped = np.flip(np.swapaxes(forward.weight, 0, 1), axis=(2, 3))
+    transpose = tree_at(lambda m: m.weight, LAYERS["transpose-for-adjoint"], jnp.asarray(flipped))
+    x = RNG.standard_normal((3, 6, 6)).astype(np.float32)
+    y = RNG.standard_normal((2, 3, 3)).astype(np.float32)
+    forward_x, transpose_y = jax.jit(lambda: (forward(x), transpose(y)))()
+    assert transpose_y.shape == x.shape
+    np.testing.assert_allclose(np.vdot(forward_x, y), np.vdot(x, transpose_y), rtol=1e-5)
 
 
 def test_initialisation_ranges_and_shapes():
@@ -124,11 +132,11 @@ def test_initialisation_ranges_and_shapes():
     assert layer.weight.shape == (6, 2, 3, 2) and layer.bias.shape == (6, 1, 1)
     assert np.all(np.abs(layer.weight) <= lim) and np.abs(layer.weight).max() > 0.5 * lim
     assert LAYERS["transpose1d"].weight.shape == (4, 3, 3)
-    assert nn.Conv1d(2, 2, 3, dtype=jnp.float16, key=KEY).weight.dtype == jnp.float16
+    assert LAYERS["half"].weight.dtype == jnp.float16
 
 
 def test_gradients_and_vmap_and_jit():
-    layer = nn.Conv2d(2, 3, 3, padding="SAME", key=KEY)
+    layer = LAYERS["same"]
     xs = jnp.asarray(RNG.standard_normal((4, 2, 5, 5)), jnp.float32)
 
     @jax.jit
