@@ -895,6 +895,11 @@ class _ModelChecker:
         for target in targets:
             self._check_local_name(target, scope)
         if unpack:
+            if isinstance(value, UnknownArray):
+                for target in targets:
+                    scope.variables[target.id] = value
+                    self.model.resolved[id(target)] = Ref("local", target.id)
+                return
             if not isinstance(value, TupleValue):
                 self.r.error(stmt, f"cannot unpack {describe(value)} into {len(targets)} names", hint="only tuples (several return values, split(...)) unpack")
                 raise _Abort
@@ -1021,6 +1026,8 @@ class _ModelChecker:
             self.model.resolved[id(stmt)] = LoopRef(kind, carries, stack=stack.name, length=length)
             return
         array = self.eval(iterable, scope)
+        if isinstance(array, UnknownArray):
+            raise _Abort
         if not isinstance(array, TensorType) or array.rank == 0:
             self.r.error(iterable, f"a loop runs over a stack of layers or over the leading axis of an array, not {describe(array)}")
             raise _Abort
@@ -1603,7 +1610,7 @@ class _ModelChecker:
                 info.inferred_rest = current
             else:
                 info.inferred = current
-        full = {**given, **current}
+        full = _with_defaults(layer, {**given, **current})
         if any(isinstance(i, UnknownArray) for i in inputs):
             result: object = UnknownArray()
         else:
@@ -1825,8 +1832,9 @@ def _stack_value(value: Value, length: Dim) -> Value:
 
 
 def _with_defaults(layer, given: dict) -> dict:
+    """The arguments a layer's rules see: the table's layers complete their own defaults."""
     if isinstance(layer, LayerInfo):
-        return layer.with_defaults(given)
+        return dict(given)
     full = {a.name: a.default for a in layer.args if not a.required}
     full.update(given)
     return full

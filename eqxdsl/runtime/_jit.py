@@ -1,19 +1,30 @@
 """`filter_jit`: `jax.jit` over arbitrary PyTrees, tracing only the array leaves.
 
-The call path is built for dispatch speed (it runs on every training step):
+Array leaves (JAX and NumPy arrays) are traced; every other leaf is static:
+hashed, and a new value compiles again. The call path is built for dispatch
+speed, because it runs on every step of a training or inference loop.
+
+General path (`_JitState.call`):
 
 1. flatten the function (when it is a PyTree, e.g. a bound method), the
    positional and the keyword arguments in one C++ `tree_flatten`;
-2. look up a *plan* keyed on the tree structure and the type of every leaf; a
-   leaf's type alone decides whether it is traced (JAX/NumPy arrays) or static;
+2. find the *plan* for this tree structure and these leaf types (the last plan
+   is compared first, then a dict); a leaf's type alone decides whether it is
+   traced;
 3. when the plan has static leaves, look their values up in the plan's own
-   dict of compiled functions (so they are hashed, and a new value retraces);
+   dict of compiled functions;
 4. call a cached `jax.jit` with the array leaves as positional arguments.
 
-Nothing blocks: the compiled function's outputs are returned as JAX returns
-them, so asynchronous dispatch is kept. Non-array outputs are carried through
-`jax.jit` in the output tree structure (see `_StaticOutput`), so no
-per-call work is needed to put outputs back together.
+Fast path (`_make_jitted`): Modules are immutable, so a Module made only of
+Modules, tuples and leaves always flattens the same way. The second time such a
+Module is passed, it gets a cached entry (a token for its structure and static
+leaves, and its array leaves). A call whose arguments are all such Modules or
+arrays is then keyed on their tokens: no flattening and no per-leaf work.
+
+Nothing blocks: outputs are returned as `jax.jit` returns them, so asynchronous
+dispatch is kept. Non-array outputs travel through `jax.jit` inside the output
+tree structure (see `_StaticOutput`), so putting outputs back together costs
+nothing extra per call.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import jax
 import jax.tree_util as jtu
 import numpy as np
 
+from ._module import _FLAT, _JIT_ENTRY, _module_types
 
 __all__ = ["filter_jit", "clear_caches"]
 
@@ -44,6 +56,7 @@ _FORBIDDEN_JIT_KWARGS = (
 _UNUSED_DONATION = "Some donated buffers were not usable*"
 
 _tree_flatten = jtu.tree_flatten
+_default_flatten = jtu.default_registry.flatten
 _array_base_types = (jax.Array, jax.core.Tracer, np.ndarray, np.generic)
 # type -> whether its instances are traced; a cache because `isinstance` against
 # `jax.Array` goes through an ABC check.
@@ -55,6 +68,44 @@ def _is_traced_type(leaf_type: type) -> bool:
     if traced is None:
         traced = _traced_type[leaf_type] = issubclass(leaf_type, _array_base_types)
     return traced
+
+
+# The fast path (see `_make_jitted`) keys a call on one token per argument.
+_ARRAY_TOKEN = object()  # "one traced leaf"
+_SEEN_ONCE = object()  # Module entry placeholders: seen once / cannot be cached
+_NOT_CACHEABLE = object()
+_fast_array_types: set[type] = set()
+# (tree structure, leaf types, static leaves) of a Module -> its token.
+_module_tokens: dict[tuple[Any, ...], object] = {}
+
+
+def _deeply_immutable(node: Any) -> bool:
+    """Whether nothing in this subtree can change: only Modules, tuples, None and leaves."""
+    node_type = type(node)
+    if node_type in _module_types:
+        return all(map(_deeply_immutable, node.__dict__[_FLAT][0]))
+    if node_type is tuple:
+        return all(map(_deeply_immutable, node))
+    return node is None or jtu.treedef_is_leaf(jtu.tree_structure(node))
+
+
+def _module_entry(module: Any) -> Any:
+    """`(token, traced leaves)` for a Module whose flattened form can never change.
+
+    The token stands for its structure, leaf types and static leaf values, so
+    equal tokens mean the same compiled function. Modules holding lists, dicts
+    or unhashable static leaves are not cacheable (they take the general path).
+    """
+    if not _deeply_immutable(module):
+        return _NOT_CACHEABLE
+    leaves, treedef = _tree_flatten(module)
+    types = tuple(map(type, leaves))
+    statics = tuple(leaf for leaf, leaf_type in zip(leaves, types) if not _is_traced_type(leaf_type))
+    try:
+        token = _module_tokens.setdefault((treedef, types, statics), object())
+    except TypeError:
+        return _NOT_CACHEABLE
+    return token, tuple(leaf for leaf, leaf_type in zip(leaves, types) if _is_traced_type(leaf_type))
 
 
 class _StaticOutput:
@@ -84,7 +135,8 @@ def _unflatten_static_output(aux: tuple[Any, Any], arrays: Any) -> Any:
 
 
 class _HashableStatics:
-    """Non-array output leaves, compared by equality and identity-hashed when needed."""
+    """Non-array output leaves, compared by equality; hashed by count only, so that
+    unhashable leaves (a list inside a custom object, say) can be returned."""
 
     __slots__ = ("values",)
 
@@ -141,8 +193,8 @@ class _Plan:
     """How to call for one (tree structure, leaf types) combination.
 
     With no static leaves, `run(*leaves)` is the compiled function itself. With
-    static leaves, `run_with_statics(leaves)` looks their values up among the
-    compiled functions (compiling on a miss) and passes only the traced leaves.
+    static leaves, `resolve(leaves)` looks their values up among the compiled
+    functions (compiling on a miss) and picks out the traced leaves.
     """
 
     __slots__ = ("state", "treedef", "types", "has_kwargs", "static_mask", "donate_argnums",
@@ -162,7 +214,10 @@ class _Plan:
         self.by_statics: dict[Any, Callable] = {}
         self.run = None if static else state.compiled_for(self, (), ())
 
-    def run_with_statics(self, leaves: list[Any]) -> Any:
+    def resolve(self, leaves: list[Any]) -> tuple[Callable, Any]:
+        """The compiled function for these leaves (compiling on a miss), and its arguments."""
+        if self.run is not None:
+            return self.run, leaves
         statics = self.select_static(leaves)
         # Types are part of the key so that `1`, `1.0` and `True` do not share a trace.
         key = (statics, tuple(map(type, statics)))
@@ -178,7 +233,7 @@ class _Plan:
         if compiled is None:
             static_leaves = tuple(_DYNAMIC if not static else leaf for static, leaf in zip(self.static_mask, leaves))
             compiled = self.by_statics[key] = self.state.compiled_for(self, key, static_leaves)
-        return compiled(*self.select_dynamic(leaves))
+        return compiled, self.select_dynamic(leaves)
 
 
 class _JitState:
@@ -193,11 +248,13 @@ class _JitState:
         self.donate = donate
         self.jitkwargs = jitkwargs
         self.num_traces = 0
-        # tree structure -> the plan used last for it; (structure, types) -> plan.
-        self.latest_positional: dict[Any, _Plan] = {}
-        self.latest_keyword: dict[Any, _Plan] = {}
+        # (structure, leaf types, has keywords) -> plan; the last plan used is
+        # checked first.
         self.plans: dict[Any, _Plan] = {}
+        self.last_plan: _Plan | None = None
         self.compiled: dict[Any, Callable] = {}
+        # Tuple of per-argument tokens -> compiled function (see `register_fast`).
+        self.fast: dict[tuple[Any, ...], Callable] = {}
 
     def tree(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if kwargs:
@@ -209,7 +266,6 @@ class _JitState:
         plan = self.plans.get(key)
         if plan is None:
             plan = self.plans[key] = _Plan(self, treedef, types, has_kwargs)
-        (self.latest_keyword if has_kwargs else self.latest_positional)[treedef] = plan
         return plan
 
     def donated(self, treedef: Any, dynamic_indices: list[int], has_kwargs: bool) -> tuple[int, ...]:
@@ -266,40 +322,96 @@ class _JitState:
 
     def lower(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         leaves, treedef = _tree_flatten(self.tree(args, kwargs))
-        plan = self.plan(treedef, tuple(map(type, leaves)), bool(kwargs))
-        compiled = plan.run
-        if plan.select_static is not None:
-            plan.run_with_statics(leaves)  # compiles on a miss
-            statics = plan.select_static(leaves)
-            compiled = plan.by_statics[(statics, tuple(map(type, statics)))]
-        return compiled.lower(*plan.select_dynamic(leaves))
+        compiled, dynamic = self.plan(treedef, tuple(map(type, leaves)), bool(kwargs)).resolve(leaves)
+        return compiled.lower(*dynamic)
+
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The general path: flatten everything, find the plan, call; then try to
+        make the next call with these arguments take the fast path."""
+        leaves, treedef = _default_flatten(self.tree(args, kwargs))
+        types = tuple(map(type, leaves))
+        # Comparing with the last plan's structure is cheaper than hashing it.
+        plan = self.last_plan
+        if plan is None or plan.has_kwargs != bool(kwargs) or plan.types != types or plan.treedef != treedef:
+            plan = self.plan(treedef, types, bool(kwargs))
+            self.last_plan = plan
+        compiled, dynamic = plan.resolve(leaves)
+        if not kwargs:
+            self.register_fast((self.fun, *args) if self.fun_is_tree else args, compiled)
+        return compiled(*dynamic)
+
+    def register_fast(self, items: tuple[Any, ...], compiled: Callable) -> None:
+        """Remember `compiled` under the fast key of `items`, once every item has one.
+
+        A top-level array gets the shared array token. A Module gets its own entry
+        (see `_module_entry`) the second time it is seen here, so that models seen
+        only once (one per training step) never pay for building it.
+        """
+        key = []
+        complete = True
+        for item in items:
+            item_type = type(item)
+            if _is_traced_type(item_type):
+                _fast_array_types.add(item_type)
+                key.append(_ARRAY_TOKEN)
+                continue
+            if item_type not in _module_types:
+                return
+            values = item.__dict__
+            entry = values.get(_JIT_ENTRY)
+            if entry is None:
+                values[_JIT_ENTRY] = _SEEN_ONCE
+                complete = False
+                continue
+            if entry is _SEEN_ONCE:
+                entry = values[_JIT_ENTRY] = _module_entry(item)
+            if entry is _NOT_CACHEABLE:
+                return
+            key.append(entry[0])
+        if complete:
+            self.fast[tuple(key)] = compiled
 
     def clear(self) -> None:
-        self.latest_positional.clear()
-        self.latest_keyword.clear()
+        self.last_plan = None
         self.plans.clear()
         self.compiled.clear()
+        self.fast.clear()
 
 
 def _make_jitted(state: _JitState) -> Callable:
-    """The function `filter_jit` returns: the hot path, as a closure for speed."""
-    flatten = jtu.default_registry.flatten
+    """The function `filter_jit` returns: the hot path, as a closure for speed.
+
+    Fast path: when every positional argument (and `fun`, if it is a PyTree) is
+    either an array or a Module with a cached entry, the key is the tuple of
+    their tokens and the traced leaves are already known: no flattening, no
+    per-leaf work. Anything else takes `_JitState.call`.
+    """
     fun, fun_is_tree = state.fun, state.fun_is_tree
-    latest_positional, latest_keyword = state.latest_positional, state.latest_keyword
+    fast, general = state.fast, state.call
+    array_types, module_types = _fast_array_types, _module_types
 
     def jitted(*args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            leaves, treedef = flatten((fun, args, kwargs) if fun_is_tree else (args, kwargs))
-            plan = latest_keyword.get(treedef)
-        else:
-            leaves, treedef = flatten((fun, args) if fun_is_tree else args)
-            plan = latest_positional.get(treedef)
-        types = tuple(map(type, leaves))
-        if plan is None or plan.types != types:
-            plan = state.plan(treedef, types, bool(kwargs))
-        if plan.run is not None:
-            return plan.run(*leaves)
-        return plan.run_with_statics(leaves)
+        if not kwargs:
+            key = []
+            dynamic: list[Any] = []
+            for item in (fun, *args) if fun_is_tree else args:
+                item_type = type(item)
+                if item_type in array_types:
+                    key.append(_ARRAY_TOKEN)
+                    dynamic.append(item)
+                elif item_type in module_types:
+                    entry = item.__dict__.get(_JIT_ENTRY)
+                    if type(entry) is not tuple:
+                        break
+                    key.append(entry[0])
+                    dynamic.extend(entry[1])
+                else:
+                    break
+            else:
+                compiled = fast.get(tuple(key))
+                if compiled is not None:
+                    return compiled(*dynamic)
+        return general(args, kwargs)
 
     jitted.lower = lambda *args, **kwargs: state.lower(args, kwargs)  # type: ignore[attr-defined]
     jitted._jit_state = state  # type: ignore[attr-defined]
@@ -314,6 +426,7 @@ def clear_caches() -> None:
     """Drop every compiled function: those of all `filter_jit` functions and JAX's own."""
     for state in list(_all_states):
         state.clear()
+    _module_tokens.clear()
     jax.clear_caches()
 
 

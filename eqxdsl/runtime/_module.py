@@ -9,6 +9,7 @@ because every filtered transformation flattens its Modules on every call.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import operator
@@ -91,6 +92,11 @@ class _MethodDescriptor:
 # key is not an identifier, so it can never clash with a field.
 _FLAT = "<pytree>"
 _read_flat = operator.attrgetter(_FLAT)
+# Key, in an instance `__dict__`, of what `filter_jit` caches about the instance
+# (see `_jit.py`). Never pickled or copied.
+_JIT_ENTRY = "<jit-entry>"
+# Every Module subclass, for a fast `type(x) in _module_types` test.
+_module_types: set[type] = set()
 
 
 def _generate_tree_functions(
@@ -140,11 +146,11 @@ def _inherits_dataclass_init(cls: type, namespace: dict[str, Any]) -> bool:
         return False
     for base in cls.__mro__[1:]:
         if "__init__" in base.__dict__:
-            return getattr(base, "_has_dataclass_init", True) if isinstance(base, _ModuleMeta) else True
+            return getattr(base, "_has_dataclass_init", True)
     return True
 
 
-class _ModuleMeta(type):
+class _ModuleMeta(abc.ABCMeta):
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any):
         annotated = namespace.get("__annotations__", {})
         for key, value in list(namespace.items()):
@@ -172,6 +178,7 @@ class _ModuleMeta(type):
         )
         cls._store_flat, flatten_with_keys, unflatten = _generate_tree_functions(cls, dynamic, static)
         jtu.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten_func=_read_flat)
+        _module_types.add(cls)
         return cls
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -186,6 +193,10 @@ class _ModuleMeta(type):
         return self
 
 
+# Static values that cannot hold an array, skipped by the array-in-static-field check.
+_PLAIN_STATIC_TYPES = frozenset({int, float, bool, str, type(None), types.FunctionType})
+
+
 def _finish_init(cls: Any, self: Any) -> None:
     """Fill defaults, check every field is set, run converters and `__check_init__`."""
     values = self.__dict__
@@ -198,7 +209,10 @@ def _finish_init(cls: Any, self: Any) -> None:
     for name, converter in cls._converters:
         values[name] = converter(values[name])
     for name in cls._static_fields:
-        if any(isinstance(leaf, (jax.Array, np.ndarray)) for leaf in jtu.tree_leaves(values[name])):
+        value = values[name]
+        if type(value) in _PLAIN_STATIC_TYPES:
+            continue
+        if any(isinstance(leaf, (jax.Array, np.ndarray)) for leaf in jtu.tree_leaves(value)):
             warnings.warn(
                 f"{cls.__name__}.{name} is a static field but holds a JAX or NumPy array; "
                 "static values are hashed and never traced, so this is usually a mistake.",
@@ -222,7 +236,7 @@ class Module(metaclass=_ModuleMeta):
 
     def __setattr__(self, name: str, value: Any) -> None:
         if id(self) in _initialising:
-            if isinstance(value, _BoundMethod) and value.__self__ is self:
+            if type(value) is _BoundMethod and value.__self__ is self:
                 raise ValueError(
                     f"{type(self).__name__}.__init__ assigns its own bound method to {name!r}; "
                     "that makes the module refer to itself. Store the function and call it with self."
@@ -238,6 +252,12 @@ class Module(metaclass=_ModuleMeta):
         raise dataclasses.FrozenInstanceError(
             f"cannot delete field {name!r} of {type(self).__name__}: Modules are immutable"
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__
+        if _JIT_ENTRY in state:
+            state = {key: value for key, value in state.items() if key != _JIT_ENTRY}
+        return state
 
     def __eq__(self, other: object) -> Any:
         from ._tree import tree_equal

@@ -51,15 +51,19 @@ class BasicBlock(eqx.Module):
         self.stride = stride
 
     def __call__(
-        self, x: jax.Array, state: eqx.nn.State
+        self, x: jax.Array, state: eqx.nn.State, *, inference: bool | None = None
     ) -> tuple[jax.Array, eqx.nn.State]:
-        """Maps one example `(C, H, W)` to `(out, H // stride, W // stride)`, threading `state`."""
+        """Maps one example `(C, H, W)` to `(out, H // stride, W // stride)`, threading `state`.
+
+        `inference` overrides the batch norms' own flag (which
+        `eqx.nn.inference_mode` sets) when given.
+        """
         h = self.conv1(x)
-        h, state = self.bn1(h, state)
+        h, state = self.bn1(h, state, inference=inference)
         h = self.conv2(jax.nn.relu(h))
-        h, state = self.bn2(h, state)
+        h, state = self.bn2(h, state, inference=inference)
         if self.proj is None:
             skip = x
         else:
-            skip, state = self.bnp(self.proj(x), state)
+            skip, state = self.bnp(self.proj(x), state, inference=inference)
         return jax.nn.relu(h + skip), state

@@ -38,7 +38,7 @@ class VAE(eqx.Module):
         return self.dec(z)
 
     def __call__(
-        self, x: jax.Array, key: jax.Array
+        self, x: jax.Array, *, key: jax.Array
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Encodes `x`, samples a latent with `key`, returns (reconstruction, mean, logvar)."""
         mean, logvar = self.encode(x)

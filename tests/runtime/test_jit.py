@@ -172,3 +172,57 @@ def test_does_not_wait_for_the_result():
     out = filter_jit(lambda x: x @ x)(jnp.ones((64, 64)))
     assert isinstance(out, jax.Array)
     assert out.block_until_ready() is out
+
+
+class Tagged(Module):
+    weight: jax.Array
+    offset: object  # a Python number here is a static leaf
+    tag: str = field(static=True)
+
+    def __call__(self, x):
+        return (
+            self.weight * x + self.offset if self.tag == "affine" else self.weight * x
+        )
+
+
+def test_repeated_calls_with_the_same_modules_stay_correct():
+    # Repeated calls take the cached fast path; modules that differ only in static
+    # parts must still get their own traces.
+    f = filter_jit(lambda m, x: m(x))
+    affine, linear = Tagged(jnp.array(2.0), 1.0, "affine"), Tagged(
+        jnp.array(2.0), 1.0, "linear"
+    )
+    other_offset = Tagged(jnp.array(2.0), 5.0, "affine")
+    for _ in range(3):
+        assert f(affine, jnp.ones(1)) == 3.0
+        assert f(linear, jnp.ones(1)) == 2.0
+        assert f(other_offset, jnp.ones(1)) == 7.0
+        assert f(affine, np.ones(1, np.float32)) == 3.0
+    assert debug.get_num_traces(f) == 3
+
+
+def test_modules_with_mutable_containers_are_flattened_every_call():
+    class Holder(Module):
+        items: list
+
+    holder = Holder([jnp.ones(1)])
+    f = filter_jit(lambda h: sum(h.items))
+    assert f(holder) == 1.0
+    assert f(holder) == 1.0
+    holder.items.append(jnp.ones(1))  # the field is frozen, its list is not
+    assert f(holder) == 2.0
+
+
+def test_cached_entries_are_not_copied_or_pickled():
+    import copy
+    import pickle
+
+    model = Tagged(jnp.array(2.0), 1.0, "affine")
+    f = filter_jit(lambda m, x: m(x))
+    for _ in range(3):
+        f(model, 1.0)
+    assert not any(
+        key.startswith("<jit") for key in pickle.loads(pickle.dumps(model)).__dict__
+    )
+    assert not any(key.startswith("<jit") for key in copy.copy(model).__dict__)
+    assert f(copy.deepcopy(model), 1.0) == 3.0

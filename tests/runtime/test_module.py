@@ -254,3 +254,19 @@ def test_partial_binds_arguments_as_leaves():
     assert len(jtu.tree_leaves(nested)) == 3
     with pytest.raises(TypeError, match="callable"):
         Partial(3)
+
+
+def test_abstract_methods_block_instantiation():
+    import abc
+
+    class Base(Module):
+        @abc.abstractmethod
+        def run(self, x): ...
+
+    class Concrete(Base):
+        def run(self, x):
+            return x + 1
+
+    with pytest.raises(TypeError, match="abstract"):
+        Base()
+    assert Concrete().run(1) == 2

@@ -115,3 +115,17 @@ def test_pformat_short_arrays_and_breaking():
 def test_pprint_prints(capsys):
     tree_pprint([jnp.ones(1)])
     assert capsys.readouterr().out == "[f32[1]]\n"
+
+
+def test_tree_at_does_not_rerun_a_custom_init():
+    class Built(Module):
+        weight: jax.Array
+        calls: int = field(static=True)
+
+        def __init__(self, size):
+            self.weight = jnp.zeros(size)
+            self.calls = 1
+
+    built = Built(2)
+    new = tree_at(lambda m: m.weight, built, jnp.ones(3))
+    assert new.weight.shape == (3,) and new.calls == 1 and isinstance(new, Built)

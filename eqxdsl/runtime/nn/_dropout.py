@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from .._module import Module, field
 
@@ -13,12 +12,15 @@ class Dropout(Module):
     """In training, keep each element with probability ``q = 1 - p`` and scale it by
     ``1 / q``; in inference, return the input. Any input shape; output shape equals it.
 
-    ``p`` is an ordinary (non-static) field, as in Equinox, so it may be a traced
-    value; it is never differentiated. ``inference`` is static, so switching it
-    (with ``inference_mode``) selects a different compiled function.
+    ``p`` and ``inference`` are static fields (in Equinox both are PyTree leaves).
+    Under a plain ``jax.jit`` over a model, a leaf would become a tracer, and the
+    layer could no longer decide at trace time whether it is the identity: a
+    ``MultiheadAttention`` with the default ``dropout_p=0`` would demand a key.
+    Static, they also stay out of optimiser states and gradients; changing
+    either selects a different compiled function.
     """
 
-    p: float
+    p: float = field(static=True)
     inference: bool = field(static=True)
 
     def __init__(self, p: float = 0.5, inference: bool = False):
@@ -39,15 +41,13 @@ class Dropout(Module):
         """
         if inference is None:
             inference = self.inference
-        if isinstance(self.p, (int, float)) and self.p == 0:
-            inference = True
-        if inference:
+        if inference or self.p == 0:
             return x
         if key is None:
             raise RuntimeError(
                 f"Dropout(p={self.p}) needs a key in training mode: call it with key=..., "
                 "or switch it off with inference=True or inference_mode(model)"
             )
-        keep = 1 - lax.stop_gradient(self.p)
+        keep = 1 - self.p
         mask = jax.random.bernoulli(key, keep, jnp.shape(x))
         return jnp.where(mask, x / keep, 0)

@@ -1,0 +1,46 @@
+"""Mutated and pathological specs end in a located error or a clean success: never another exception, never a hang."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+
+from ._harness import SPECS, compile_outcome
+from ._profiles import examples
+from ._specgen import EXAMPLES, WHOLE_FILE_CASES, _whole_file, mutated_specs
+
+
+@contextlib.contextmanager
+def specs_importable() -> Iterator[None]:
+    """The example specs import a Python class from their folder (`from scale_layer import Scale`)."""
+    sys.path.insert(0, str(SPECS))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(SPECS))
+
+
+def check_mutant(example: str, text: str) -> None:
+    """One mutant, compiled as if it sat beside the example it came from (so its imports resolve)."""
+    with specs_importable():
+        compile_outcome(text, str(SPECS / f"mutant_{example}"))
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_every_example_compiles_unchanged(example):
+    check_mutant(example, EXAMPLES[example])
+
+
+@pytest.mark.parametrize("kind", WHOLE_FILE_CASES)
+def test_pathological_files(kind):
+    check_mutant("mlp.eqx", _whole_file(kind))
+
+
+@examples(ci=150)
+@given(mutated_specs())
+def test_random_mutations_of_the_examples(case):
+    check_mutant(*case)
