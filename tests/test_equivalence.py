@@ -278,10 +278,34 @@ def _assert_same_arrays(actual: Any, expected: Any, rtol: float = 0.0) -> None:
             )
 
 
+def _jit(fn: Callable) -> Callable:
+    """`fn` under `filter_jit`, compiled with little optimisation.
+
+    Both sides of every comparison are compiled with the same options, so the
+    comparisons stay exact; the tests only spend less time in XLA.
+    """
+    return eqx.filter_jit(fn, compiler_options={"xla_backend_optimization_level": 0})
+
+
 @functools.cache
-def _jitted(fn: Callable) -> Callable:
-    """`fn` under `filter_jit`, made once per function so its traces are reused."""
-    return eqx.filter_jit(fn)
+def _run(name: str) -> Callable:
+    """The case's batched forward pass, jitted once per case.
+
+    Maps `(model, state, batch, key)` to `(outputs, state)`, where `outputs`
+    holds the training-mode outputs under "training" and, when the case has an
+    inference mode, the inference-mode outputs (from the incoming state) under
+    "inference".
+    """
+    case = CASES[name]
+
+    def run(model, state, batch, key):
+        training, new_state = case.forward(model, state, batch, key)
+        outputs = {"training": training}
+        if case.infer is not None:
+            outputs["inference"] = case.infer(model, state, batch)
+        return outputs, new_state
+
+    return _jit(run)
 
 
 @functools.cache
@@ -294,7 +318,7 @@ def _train_step(name: str) -> Callable:
         outputs, state = case.forward(model, state, batch, key)
         return case.loss(outputs, batch), state
 
-    @eqx.filter_jit
+    @_jit
     def step(model, state, opt_state, batch, key):
         (loss, state), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(
             model, state, batch, key
@@ -333,22 +357,9 @@ def test_same_outputs(name: str) -> None:
     models = _models(name)
     batch = case.make_batch(jax.random.key(2))
     key = jax.random.key(3)
-    (generated, generated_state), (handwritten, handwritten_state) = (
-        models["generated"],
-        models["handwritten"],
-    )
-    generated_out, generated_state = _jitted(case.forward)(
-        generated, generated_state, batch, key
-    )
-    handwritten_out, handwritten_state = _jitted(case.forward)(
-        handwritten, handwritten_state, batch, key
-    )
-    _assert_same_arrays(generated_out, handwritten_out)
-    if case.infer is not None:
-        _assert_same_arrays(
-            _jitted(case.infer)(generated, generated_state, batch),
-            _jitted(case.infer)(handwritten, handwritten_state, batch),
-        )
+    generated = _run(name)(*models["generated"], batch, key)
+    handwritten = _run(name)(*models["handwritten"], batch, key)
+    _assert_same_arrays(generated, handwritten)
 
 
 def test_vae_methods_match() -> None:
@@ -376,25 +387,22 @@ def test_vae_methods_match() -> None:
 )
 def test_inference_mode_reaches_batchnorm(variant: str) -> None:
     """`eqx.nn.inference_mode(model)` runs BatchNorm on its running statistics, as in Equinox."""
-    case = CASES["resnet_block_projected"]
-    model, state = _models("resnet_block_projected")[variant]
-    batch = case.make_batch(jax.random.key(2))
-    _, state = _jitted(case.forward)(
-        model, state, batch, None
-    )  # some running statistics
-    explicit = _jitted(case.infer)(model, state, batch)
-    by_mode, _ = _jitted(case.forward)(eqx.nn.inference_mode(model), state, batch, None)
-    _assert_same_arrays(by_mode, explicit)
+    name = "resnet_block_projected"
+    model, state = _models(name)[variant]
+    batch = CASES[name].make_batch(jax.random.key(2))
+    _, state = _run(name)(model, state, batch, None)  # some running statistics
+    by_flag, _ = _run(name)(model, state, batch, None)
+    by_mode, _ = _run(name)(eqx.nn.inference_mode(model), state, batch, None)
+    _assert_same_arrays(by_mode["training"], by_flag["inference"])
 
 
 def test_dropout_uses_the_key() -> None:
     """Guards the output checks above: with dropout on, a different key changes the output."""
-    case = CASES["digits"]
     model, state = _models("digits")["generated"]
-    batch = case.make_batch(jax.random.key(2))
-    first, _ = _jitted(case.forward)(model, state, batch, jax.random.key(3))
-    second, _ = _jitted(case.forward)(model, state, batch, jax.random.key(4))
-    assert not np.array_equal(first, second)
+    batch = CASES["digits"].make_batch(jax.random.key(2))
+    first, _ = _run("digits")(model, state, batch, jax.random.key(3))
+    second, _ = _run("digits")(model, state, batch, jax.random.key(4))
+    assert not np.array_equal(first["training"], second["training"])
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -413,9 +421,10 @@ def test_same_training(name: str) -> None:
     if case.stateful:
         # The running statistics only show in inference mode.
         batch = case.make_batch(jax.random.key(2))
+        generated_outputs, _ = _run(name)(generated, generated_state, batch, None)
+        handwritten_outputs, _ = _run(name)(handwritten, handwritten_state, batch, None)
         _assert_same_arrays(
-            _jitted(case.infer)(generated, generated_state, batch),
-            _jitted(case.infer)(handwritten, handwritten_state, batch),
+            generated_outputs["inference"], handwritten_outputs["inference"]
         )
 
 
@@ -457,10 +466,10 @@ def test_scanned_repeat_equals_unrolled_repeat(tmp_path: Path) -> None:
     _assert_same_arrays(*outside_blocks)
 
     batch = case.make_batch(jax.random.key(2))
-    out_key = jax.random.key(3)
+    key = jax.random.key(3)
     _assert_same_arrays(
-        _jitted(case.forward)(scanned, None, batch, out_key)[0],
-        _jitted(case.forward)(unrolled, None, batch, out_key)[0],
+        _run("gpt")(scanned, None, batch, key)[0],
+        _run("gpt")(unrolled, None, batch, key)[0],
         rtol=REASSOCIATION_RTOL,
     )
     _, _, scanned_losses = _train("gpt", scanned, None)

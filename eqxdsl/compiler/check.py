@@ -18,7 +18,6 @@ was resolved (`CheckedModel.resolved`, keyed by the node's `id`).
 from __future__ import annotations
 
 import ast
-import builtins
 import hashlib
 import importlib.util
 import keyword
@@ -417,6 +416,12 @@ def _did_you_mean(name: str, candidates) -> str | None:
     return f"did you mean {match!r}?" if match else None
 
 
+def _unknown_layer_hint(name: str, candidates) -> str:
+    if name in NOT_LAYERS:
+        return f"{name} is not declared in a spec: {NOT_LAYERS[name]}"
+    return _did_you_mean(name, candidates) or "layers are the classes of eqxdsl.runtime.nn, models of this file and imported models"
+
+
 def _check_identifier(reporter: _Reporter, node: s.Node, name: str, what: str) -> bool:
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         reporter.error(node, f"{what} {name!r} is a Python keyword", hint="choose another name")
@@ -607,11 +612,8 @@ class _ModelChecker:
             self.broken.add(name)
             return
         if isinstance(value, s.Call) and isinstance(value.func, s.Name) and value.func.id[:1].isupper() and value.func.id not in self.model.constants:
-            self.r.error(
-                value.func,
-                f"unknown layer {value.func.id!r}",
-                hint=_did_you_mean(value.func.id, self.spec.layer_names()) or "layers are the classes of eqxdsl.runtime.nn, models of this file and imported models",
-            )
+            self.broken.add(name)
+            self.r.error(value.func, f"unknown layer {value.func.id!r}", hint=_unknown_layer_hint(value.func.id, self.spec.layer_names()))
             return
         if conditional:
             self.r.error(item, f"the constant {name} cannot be defined inside an `if`", hint="use a conditional expression: a if flag else b")
@@ -654,7 +656,7 @@ class _ModelChecker:
             self.broken.add(name)
             if call.func.id in self.spec.failed_imports:
                 return None
-            self.r.error(call.func, f"unknown layer {call.func.id!r}", hint=_did_you_mean(call.func.id, self.spec.layer_names()))
+            self.r.error(call.func, f"unknown layer {call.func.id!r}", hint=_unknown_layer_hint(call.func.id, self.spec.layer_names()))
             return None
         self.model.resolved[id(call.func)] = Ref("class", call.func.id)
         info = FieldInfo(name, item, "layer", layer=layer, call=call, conditional=conditional)
@@ -1499,7 +1501,7 @@ class _ModelChecker:
         nodes = [step] * len(piped) + arg_nodes
         kw_values = {}
         for kw in keywords:
-            kw_values[kw.name] = (self.eval(kw.value, scope) if not self._is_key_arg(kw.value) else Static("key", None), kw.value)
+            kw_values[kw.name] = (self.eval(kw.value, scope) if not self._is_key_arg(kw.value) else Static("key", None), kw)
         return self.call(step, func, args, nodes, kw_values, scope)
 
     def _is_key_arg(self, node: s.Expr) -> bool:
@@ -1964,7 +1966,7 @@ def _static_binary(reporter: _Reporter, node: s.Node, op: str, left: Static, rig
         if left.kind == "int" and right.kind == "int" and op == "**":
             if a is not None and b is not None:
                 return static_int(int(a ** b))
-            return Static("int", None) if False else Static("float", None)
+            return Static("float", None)
         if a is None or b is None:
             return Static("float", None)
         try:
@@ -2224,8 +2226,6 @@ class _SpecChecker:
             if node.name in self.models or node.name in self.imported or node.name in self.python:
                 r.error(node, f"model {node.name!r} is defined twice", hint="give each model its own name")
                 continue
-            if node.name in LAYERS:
-                pass
             model = CheckedModel(node.name, node, node.docstring)
             self.models[node.name] = model
             self.checkers[node.name] = _ModelChecker(self, model)

@@ -29,7 +29,7 @@ from eqxdsl.compiler.check import (
     Ref,
 )
 from eqxdsl.compiler._values import Static, TupleValue
-from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
+from eqxdsl.compiler.dims import DTYPES, Dim
 from eqxdsl.compiler.functions import FUNCTIONS, dotted, dtype_ast
 from eqxdsl.compiler.layers import LayerArg, LayerInfo
 

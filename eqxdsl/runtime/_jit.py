@@ -22,9 +22,11 @@ leaves, and its array leaves). A call whose arguments are all such Modules or
 arrays is then keyed on their tokens: no flattening and no per-leaf work.
 
 Nothing blocks: outputs are returned as `jax.jit` returns them, so asynchronous
-dispatch is kept. Non-array outputs travel through `jax.jit` inside the output
-tree structure (see `_StaticOutput`), so putting outputs back together costs
-nothing extra per call.
+dispatch is kept. An output holding Modules or non-array leaves travels as its
+array leaves plus a layout kept in `jax.jit`'s output tree structure (see
+`_OutputLayout`); rebuilding it also gives each output Module its fast-path
+entry, so a training loop feeding a step's outputs into the next step stays on
+the fast path.
 """
 
 from __future__ import annotations
@@ -108,48 +110,135 @@ def _module_entry(module: Any) -> Any:
     return token, tuple(leaf for leaf, leaf_type in zip(leaves, types) if _is_traced_type(leaf_type))
 
 
-class _StaticOutput:
-    """A function output with non-array leaves, as it crosses the `jax.jit` boundary.
+_NONE_TOKEN = object()
+_sequence_types: set[type] = {tuple, list}
 
-    Its children are the array leaves; the rest of the output (structure and
-    non-array leaves) is its auxiliary data, which JAX keeps in the output tree
-    structure of each compiled function. Unflattening rebuilds the user's output
-    directly, so callers receive the original object, not a `_StaticOutput`.
+
+def _collect(items: Any, key: list[Any], dynamic: list[Any], create: bool, top_level: bool = False) -> bool:
+    """Append the fast key and traced leaves of the sequence `items`; False when some
+    part has no fast form. With `create`, Modules get their entry as described in
+    `_JitState.register_fast` and new array and namedtuple types are learnt. A
+    nested sequence's key starts with its type and length; the argument tuple's
+    does not (the hot loop in `_make_jitted` builds that part)."""
+    if not top_level:
+        key.append(type(items))
+        key.append(len(items))
+    complete = True
+    for item in items:
+        item_type = type(item)
+        if item_type in _fast_array_types:
+            key.append(_ARRAY_TOKEN)
+            dynamic.append(item)
+        elif item_type in _module_types:
+            values = item.__dict__
+            entry = values.get(_JIT_ENTRY)
+            if type(entry) is not tuple:
+                if not create or entry is _NOT_CACHEABLE:
+                    return False
+                if entry is None:
+                    values[_JIT_ENTRY] = _SEEN_ONCE
+                    complete = False
+                    continue
+                entry = values[_JIT_ENTRY] = _module_entry(item)
+                if entry is _NOT_CACHEABLE:
+                    return False
+            key.append(entry[0])
+            dynamic.extend(entry[1])
+        elif item is None:
+            key.append(_NONE_TOKEN)
+        elif item_type in _sequence_types:
+            if not _collect(item, key, dynamic, create):
+                return False
+        elif create and _is_traced_type(item_type):
+            _fast_array_types.add(item_type)
+            key.append(_ARRAY_TOKEN)
+            dynamic.append(item)
+        elif create and _is_namedtuple_type(item_type) and _is_plain_namedtuple(item):
+            _sequence_types.add(item_type)
+            if not _collect(item, key, dynamic, create):
+                return False
+        else:
+            return False
+    return complete
+
+
+def _is_plain_namedtuple(item: Any) -> bool:
+    """A namedtuple that JAX flattens as a namedtuple (not a custom registration)."""
+    children, treedef = _tree_flatten(item, is_leaf=lambda child: child is not item)
+    return len(children) == len(item) and all(a is b for a, b in zip(children, item)) and "namedtuple" in str(treedef)
+
+
+class _OutputLayout:
+    """How one compiled function's output is rebuilt from its array leaves.
+
+    It is the auxiliary data of the `_PackedOutput` node, so JAX keeps the same
+    object in the compiled function's output structure and hands it back on
+    every call. It also remembers, from the first call, where the top-level
+    Modules of the output sit among the arrays, so that every later output
+    Module gets its `filter_jit` entry (see `_module_entry`) for free: the model
+    a training step returns then takes the fast path on the next step.
     """
 
-    __slots__ = ("arrays", "treedef", "statics")
+    __slots__ = ("treedef", "statics", "all_arrays", "slots")
 
-    def __init__(self, arrays: list[Any], treedef: Any, statics: tuple[Any, ...]):
-        self.arrays = arrays
+    def __init__(self, treedef: Any, statics: tuple[Any, ...]):
         self.treedef = treedef
         self.statics = statics
-
-
-def _flatten_static_output(output: _StaticOutput) -> tuple[list[Any], tuple[Any, Any]]:
-    return output.arrays, (output.treedef, _HashableStatics(output.statics))
-
-
-def _unflatten_static_output(aux: tuple[Any, Any], arrays: Any) -> Any:
-    treedef, statics = aux
-    return treedef.unflatten(_merge(statics.values, arrays))
-
-
-class _HashableStatics:
-    """Non-array output leaves, compared by equality; hashed by count only, so that
-    unhashable leaves (a list inside a custom object, say) can be returned."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: tuple[Any, ...]):
-        self.values = values
+        self.all_arrays = all(value is _DYNAMIC for value in statics)
+        self.slots: list[tuple[Callable, int, int, object, type]] | None = None
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, _HashableStatics) or len(other.values) != len(self.values):
+        if not isinstance(other, _OutputLayout) or self.treedef != other.treedef:
             return False
-        return all(a is b or _safe_equal(a, b) for a, b in zip(self.values, other.values))
+        return len(self.statics) == len(other.statics) and all(
+            a is b or _safe_equal(a, b) for a, b in zip(self.statics, other.statics)
+        )
 
     def __hash__(self) -> int:
-        return len(self.values)
+        # Non-array outputs need not be hashable.
+        return len(self.statics)
+
+    def rebuild(self, arrays: list[Any]) -> Any:
+        output = self.treedef.unflatten(arrays if self.all_arrays else _merge(self.statics, arrays))
+        if self.slots is None:
+            self.slots = _module_slots(output, arrays)
+        for get_module, start, stop, token, array_type in self.slots:
+            if arrays and type(arrays[start]) is not array_type:
+                continue  # called inside another trace: no entries for tracers
+            get_module(output).__dict__[_JIT_ENTRY] = (token, tuple(arrays[start:stop]))
+        return output
+
+
+class _PackedOutput:
+    """An output that holds Modules or non-array leaves, as it crosses `jax.jit`.
+
+    Children: the array leaves. Auxiliary data: an `_OutputLayout`.
+    Unflattening gives an `_Unpacked`, which the caller rebuilds.
+    """
+
+    __slots__ = ("arrays", "layout")
+
+    def __init__(self, arrays: list[Any], layout: _OutputLayout):
+        self.arrays = arrays
+        self.layout = layout
+
+
+class _Unpacked:
+    """What a compiled function returns for a `_PackedOutput`.
+
+    It is a PyTree node too: JAX re-flattens outputs to decide whether later
+    calls may take its C++ fast path, which needs every leaf to be an array.
+    """
+
+    __slots__ = ("arrays", "layout")
+
+    def __init__(self, layout: _OutputLayout, arrays: Any):
+        self.layout = layout
+        self.arrays = list(arrays)
+
+
+jtu.register_pytree_node(_PackedOutput, lambda packed: (packed.arrays, packed.layout), _Unpacked)
+jtu.register_pytree_node(_Unpacked, lambda unpacked: (unpacked.arrays, unpacked.layout), _Unpacked)
 
 
 def _safe_equal(a: Any, b: Any) -> bool:
@@ -158,8 +247,6 @@ def _safe_equal(a: Any, b: Any) -> bool:
     except Exception:  # noqa: BLE001 - any failing comparison means "different"
         return False
 
-
-jtu.register_pytree_node(_StaticOutput, _flatten_static_output, _unflatten_static_output)
 
 _DYNAMIC = object()  # placeholder for a traced leaf among the static ones
 
@@ -170,13 +257,62 @@ def _merge(statics: tuple[Any, ...], arrays: Any) -> list[Any]:
     return [next(arrays) if value is _DYNAMIC else value for value in statics]
 
 
-def _split_output(output: Any) -> Any:
-    leaves, treedef = _tree_flatten(output)
+def _is_module(x: Any) -> bool:
+    return type(x) in _module_types
+
+
+def _pack_output(output: Any) -> Any:
+    """What the traced function returns: `output` itself when it is plain arrays in
+    containers, else a `_PackedOutput` (see `_OutputLayout`)."""
+    leaves, treedef = _tree_flatten(output, is_leaf=_is_module)
     if all(isinstance(leaf, _array_base_types) for leaf in leaves):
         return output
+    leaves, treedef = _tree_flatten(output)
     statics = tuple(_DYNAMIC if isinstance(leaf, _array_base_types) else leaf for leaf in leaves)
     arrays = [leaf for leaf in leaves if isinstance(leaf, _array_base_types)]
-    return _StaticOutput(arrays, treedef, statics)
+    return _PackedOutput(arrays, _OutputLayout(treedef, statics))
+
+
+def _module_slots(output: Any, arrays: list[Any]) -> list[tuple[Callable, int, int, object, type]]:
+    """For each top-level Module of `output` (reached through tuples and lists) that
+    can be cached: how to find it, where its arrays are in `arrays`, its token."""
+    slots = []
+    for path, module in _top_level_modules(output, ()):
+        entry = _module_entry(module)
+        if entry is _NOT_CACHEABLE:
+            continue
+        token, module_arrays = entry
+        start = next((i for i, leaf in enumerate(arrays) if module_arrays and leaf is module_arrays[0]), 0)
+        stop = start + len(module_arrays)
+        if any(a is not b for a, b in zip(arrays[start:stop], module_arrays)):
+            continue
+        array_type = type(module_arrays[0]) if module_arrays else type(None)
+        slots.append((_getter(path), start, stop, token, array_type))
+    return slots
+
+
+def _top_level_modules(node: Any, path: tuple[int, ...]) -> list[tuple[tuple[int, ...], Any]]:
+    if type(node) in _module_types:
+        return [(path, node)]
+    if type(node) in (tuple, list) or _is_namedtuple_type(type(node)):
+        found = []
+        for index, child in enumerate(node):
+            found += _top_level_modules(child, (*path, index))
+        return found
+    return []
+
+
+def _getter(path: tuple[int, ...]) -> Callable[[Any], Any]:
+    def get(node: Any) -> Any:
+        for index in path:
+            node = node[index]
+        return node
+
+    return get
+
+
+def _is_namedtuple_type(node_type: type) -> bool:
+    return issubclass(node_type, tuple) and hasattr(node_type, "_fields")
 
 
 def _selector(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
@@ -304,7 +440,7 @@ class _JitState:
                 call, args, kwargs = tree if fun_is_tree else (fun, *tree)
             else:
                 (call, args), kwargs = (tree if fun_is_tree else (fun, tree)), {}
-            return _split_output(call(*args, **kwargs))
+            return _pack_output(call(*args, **kwargs))
 
         traced.__name__ = getattr(fun, "__name__", "filter_jit_function")
         traced.__qualname__ = self.name
@@ -338,37 +474,20 @@ class _JitState:
         compiled, dynamic = plan.resolve(leaves)
         if not kwargs:
             self.register_fast((self.fun, *args) if self.fun_is_tree else args, compiled)
-        return compiled(*dynamic)
+        result = compiled(*dynamic)
+        if type(result) is _Unpacked:
+            return result.layout.rebuild(result.arrays)
+        return result
 
     def register_fast(self, items: tuple[Any, ...], compiled: Callable) -> None:
         """Remember `compiled` under the fast key of `items`, once every item has one.
 
-        A top-level array gets the shared array token. A Module gets its own entry
-        (see `_module_entry`) the second time it is seen here, so that models seen
-        only once (one per training step) never pay for building it.
+        A Module gets its own entry (see `_module_entry`) the second time it is
+        seen here, so that models seen only once never pay for building it
+        (the Modules that `filter_jit` returns get theirs as they come out).
         """
-        key = []
-        complete = True
-        for item in items:
-            item_type = type(item)
-            if _is_traced_type(item_type):
-                _fast_array_types.add(item_type)
-                key.append(_ARRAY_TOKEN)
-                continue
-            if item_type not in _module_types:
-                return
-            values = item.__dict__
-            entry = values.get(_JIT_ENTRY)
-            if entry is None:
-                values[_JIT_ENTRY] = _SEEN_ONCE
-                complete = False
-                continue
-            if entry is _SEEN_ONCE:
-                entry = values[_JIT_ENTRY] = _module_entry(item)
-            if entry is _NOT_CACHEABLE:
-                return
-            key.append(entry[0])
-        if complete:
+        key: list[Any] = []
+        if _collect(items, key, [], create=True, top_level=True):
             self.fast[tuple(key)] = compiled
 
     def clear(self) -> None:
@@ -382,17 +501,18 @@ def _make_jitted(state: _JitState) -> Callable:
     """The function `filter_jit` returns: the hot path, as a closure for speed.
 
     Fast path: when every positional argument (and `fun`, if it is a PyTree) is
-    either an array or a Module with a cached entry, the key is the tuple of
-    their tokens and the traced leaves are already known: no flattening, no
-    per-leaf work. Anything else takes `_JitState.call`.
+    an array, a Module with a cached entry, or a tuple/list/namedtuple of those
+    (and `None`s), the key is the sequence of their tokens and the traced leaves
+    are already known: no flattening, no per-leaf work. Anything else takes
+    `_JitState.call`. The top-level loop is inlined for the common case.
     """
     fun, fun_is_tree = state.fun, state.fun_is_tree
     fast, general = state.fast, state.call
-    array_types, module_types = _fast_array_types, _module_types
+    array_types, module_types, sequence_types, collect = _fast_array_types, _module_types, _sequence_types, _collect
 
     def jitted(*args: Any, **kwargs: Any) -> Any:
         if not kwargs:
-            key = []
+            key: list[Any] = []
             dynamic: list[Any] = []
             for item in (fun, *args) if fun_is_tree else args:
                 item_type = type(item)
@@ -405,12 +525,15 @@ def _make_jitted(state: _JitState) -> Callable:
                         break
                     key.append(entry[0])
                     dynamic.extend(entry[1])
-                else:
+                elif not (item_type in sequence_types and collect(item, key, dynamic, False)):
                     break
             else:
                 compiled = fast.get(tuple(key))
                 if compiled is not None:
-                    return compiled(*dynamic)
+                    result = compiled(*dynamic)
+                    if type(result) is _Unpacked:
+                        return result.layout.rebuild(result.arrays)
+                    return result
         return general(args, kwargs)
 
     jitted.lower = lambda *args, **kwargs: state.lower(args, kwargs)  # type: ignore[attr-defined]

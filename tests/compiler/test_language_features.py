@@ -34,7 +34,7 @@ def params_module():
 
 
 @pytest.fixture(scope="module")
-def composition(tmp_path_factory):
+def composition():
     import sys
 
     sys.path.insert(0, str(SPECS))

@@ -21,9 +21,7 @@ def conv(x, weight, bias, stride, pads, dilation, groups, mode="constant"):
     """Cross-correlation of ``x`` ``(C, *spatial)`` with ``weight`` ``(O, C // groups, *k)``."""
     x = np.pad(x, [(0, 0)] + list(pads), mode=mode)
     out_channels, group_in, *kernel = weight.shape
-    out_shape = [
-        (n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(x.shape[1:], kernel, stride, dilation)
-    ]
+    out_shape = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(x.shape[1:], kernel, stride, dilation)]
     y = np.zeros((out_channels, *out_shape), np.float64)
     per_group = out_channels // groups
     for o in range(out_channels):
@@ -77,7 +75,9 @@ def pool(x, kernel, stride, pads, reduce, fill):
     out_shape = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:], kernel, stride)]
     y = np.zeros((x.shape[0], *out_shape), np.float64)
     for position in itertools.product(*map(range, out_shape)):
-        window = x[(slice(None),) + tuple(slice(p * s, p * s + k) for p, s, k in zip(position, stride, kernel))]
+        window = x[
+            (slice(None),) + tuple(slice(p * s, p * s + k) for p, s, k in zip(position, stride, kernel))
+        ]
         y[(slice(None), *position)] = reduce(window.reshape(x.shape[0], -1), axis=1)
     return y
 

@@ -19,17 +19,25 @@ NUMPY_MODES = {"ZEROS": "constant", "REFLECT": "reflect", "REPLICATE": "edge", "
 def _make_layers(key):
     return {
         "conv1d": nn.Conv1d(3, 4, 3, stride=2, padding=1, key=key),
-        "conv2d-groups": nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=((1, 0), (0, 2)), dilation=(1, 2), groups=2, key=key),
+        "conv2d-groups": nn.Conv2d(
+            4, 6, (3, 2), stride=(2, 1), padding=((1, 0), (0, 2)), dilation=(1, 2), groups=2, key=key
+        ),
         "conv2d-reflect": nn.Conv2d(2, 2, 3, padding=(2, 1), padding_mode="REFLECT", use_bias=False, key=key),
         "conv2d-replicate": nn.Conv2d(2, 3, 3, padding=1, padding_mode="replicate", key=key),
         "conv1d-circular": nn.Conv1d(2, 2, 4, padding=(3,), padding_mode="CIRCULAR", key=key),
         "conv3d": nn.Conv3d(2, 2, 2, stride=(1, 2, 1), padding=((0, 1), (1, 0), (0, 0)), key=key),
         "transpose1d": nn.ConvTranspose1d(3, 4, 3, stride=2, output_padding=1, padding=1, key=key),
-        "transpose2d-groups": nn.ConvTranspose2d(4, 2, (3, 2), stride=(2, 1), padding=((1, 0), (0, 1)), dilation=(1, 2), groups=2, key=key),
-        "transpose3d": nn.ConvTranspose3d(2, 2, 2, stride=2, output_padding=(1, 0, 1), use_bias=False, key=key),
+        "transpose2d-groups": nn.ConvTranspose2d(
+            4, 2, (3, 2), stride=(2, 1), padding=((1, 0), (0, 1)), dilation=(1, 2), groups=2, key=key
+        ),
+        "transpose3d": nn.ConvTranspose3d(
+            2, 2, 2, stride=2, output_padding=(1, 0, 1), use_bias=False, key=key
+        ),
         "transpose-valid": nn.ConvTranspose(1, 2, 3, 3, 2, "VALID", 1, key=key),
         "forward-for-adjoint": nn.Conv2d(3, 2, 3, stride=2, padding=1, use_bias=False, key=key),
-        "transpose-for-adjoint": nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1, use_bias=False, key=key),
+        "transpose-for-adjoint": nn.ConvTranspose2d(
+            2, 3, 3, stride=2, padding=1, output_padding=1, use_bias=False, key=key
+        ),
         "same": nn.Conv2d(2, 3, 3, padding="SAME", key=key),
         "half": nn.Conv1d(2, 2, 3, dtype=jnp.float16, key=key),
     }
@@ -64,8 +72,14 @@ def test_conv_matches_direct_loops(name, shape):
     x = RNG.standard_normal(shape).astype(np.float32)
     weight, bias = _numpy(layer)
     expected = conv(
-        x.astype(np.float64), weight, bias, layer.stride, layer.padding, layer.dilation,
-        layer.groups, NUMPY_MODES[layer.padding_mode],
+        x.astype(np.float64),
+        weight,
+        bias,
+        layer.stride,
+        layer.padding,
+        layer.dilation,
+        layer.groups,
+        NUMPY_MODES[layer.padding_mode],
     )
     y = layer(x)
     assert y.shape == expected.shape and y.dtype == jnp.float32
@@ -92,8 +106,14 @@ def test_conv_transpose_matches_scatter_definition(name, shape):
     weight, bias = _numpy(layer)
     pads = [(0, 0)] * len(shape[1:]) if layer.padding == "VALID" else layer.padding
     expected = conv_transpose(
-        x.astype(np.float64), weight, bias, layer.stride, pads, layer.output_padding,
-        layer.dilation, layer.groups,
+        x.astype(np.float64),
+        weight,
+        bias,
+        layer.stride,
+        pads,
+        layer.output_padding,
+        layer.dilation,
+        layer.groups,
     )
     y = layer(x)
     assert y.shape == expected.shape
@@ -151,6 +171,7 @@ def test_gradients_and_vmap_and_jit():
     # Directional derivative against a central difference.
     direction = jnp.asarray(RNG.standard_normal(layer.weight.shape), jnp.float32)
     step = 1e-2
+
     def shifted(t):
         return loss(tree_at(lambda m: m.weight, layer, layer.weight + t * direction), xs)
 
@@ -161,9 +182,17 @@ def test_gradients_and_vmap_and_jit():
 @pytest.mark.parametrize(
     "name, shape, message",
     [
-        ("conv2d-replicate", (8, 2, 5, 5), r"Conv2d\(in_channels=2\) expected an input of shape \(2, H, W\), got \(8, 2, 5, 5\): use jax.vmap for batches$"),
+        (
+            "conv2d-replicate",
+            (8, 2, 5, 5),
+            r"Conv2d\(in_channels=2\) expected an input of shape \(2, H, W\), got \(8, 2, 5, 5\): use jax.vmap for batches$",
+        ),
         ("conv1d", (4, 5), r"Conv1d\(in_channels=3\) expected an input of shape \(3, L\), got \(4, 5\)$"),
-        ("transpose2d-groups", (4, 5), r"ConvTranspose2d\(in_channels=4\) expected .* \(4, H, W\), got \(4, 5\)$"),
+        (
+            "transpose2d-groups",
+            (4, 5),
+            r"ConvTranspose2d\(in_channels=4\) expected .* \(4, H, W\), got \(4, 5\)$",
+        ),
     ],
 )
 def test_wrong_input_shape_is_named(name, shape, message):

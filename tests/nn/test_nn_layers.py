@@ -70,16 +70,12 @@ def _np(x):
 def test_linear_and_identity():
     linear = LAYERS["linear"]
     x = RNG.standard_normal(4).astype(np.float32)
-    np.testing.assert_allclose(
-        linear(x), _np(linear.weight) @ x + _np(linear.bias), rtol=1e-6
-    )
+    np.testing.assert_allclose(linear(x), _np(linear.weight) @ x + _np(linear.bias), rtol=1e-6)
     lim = 1 / np.sqrt(4)
     assert np.all(np.abs(linear.weight) <= lim) and np.all(np.abs(linear.bias) <= lim)
     scalar = LAYERS["linear-scalar"]
     assert scalar(jnp.array(2.0)).shape == ()
-    np.testing.assert_allclose(
-        scalar(2.0), 2 * scalar.weight[0, 0] + scalar.bias[0], rtol=1e-6
-    )
+    np.testing.assert_allclose(scalar(2.0), 2 * scalar.weight[0, 0] + scalar.bias[0], rtol=1e-6)
     assert nn.Identity(1, 2, flag=True)("anything") == "anything"
     # The bias key is split off even without a bias: same weight either way.
     no_bias = nn.Linear(4, 3, use_bias=False, key=KEY)
@@ -93,9 +89,7 @@ def test_linear_shape_errors():
         match=r"^Linear\(in_features=4\) expected an input of shape \(4,\), got \(2, 4\): use jax.vmap for batches$",
     ):
         LAYERS["linear"](jnp.ones((2, 4)))
-    with pytest.raises(
-        ValueError, match=r"expected an input of shape \(4,\), got \(5,\)$"
-    ):
+    with pytest.raises(ValueError, match=r"expected an input of shape \(4,\), got \(5,\)$"):
         LAYERS["linear"](jnp.ones(5))
     with pytest.raises(
         ValueError,
@@ -123,28 +117,25 @@ def test_mlp_matches_written_out_forward_and_scan_agrees():
 def test_mlp_gradients_and_batches():
     mlp = LAYERS["mlp-scan"]
     xs = RNG.standard_normal((8, 4)).astype(np.float32)
+    direction = jax.tree_util.tree_map(lambda p: jnp.asarray(RNG.standard_normal(p.shape), p.dtype), mlp)
 
-    @jax.jit
-    def loss(model, xs):
+    def loss(model):
         return jnp.mean(jax.vmap(model)(xs) ** 2)
 
-    grads = jax.grad(loss)(mlp, xs)
-    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(mlp)
-    direction = jax.tree_util.tree_map(
-        lambda p: jnp.asarray(RNG.standard_normal(p.shape), p.dtype), mlp
-    )
-    step = 1e-2
-    shifted = [
-        loss(jax.tree_util.tree_map(lambda p, d: p + t * d, mlp, direction), xs)
-        for t in (step, -step)
-    ]
-    numeric = (shifted[0] - shifted[1]) / (2 * step)
-    analytic = sum(
-        jnp.vdot(g, d)
-        for g, d in zip(
-            jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(direction)
+    @jax.jit
+    def check(model, direction):
+        grads = jax.grad(loss)(model)
+        analytic = sum(
+            jnp.vdot(g, d)
+            for g, d in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(direction))
         )
-    )
+        step = 1e-2
+        moved = [jax.tree_util.tree_map(lambda p, d: p + t * d, model, direction) for t in (step, -step)]
+        numeric = (loss(moved[0]) - loss(moved[1])) / (2 * step)
+        return grads, analytic, numeric
+
+    grads, analytic, numeric = check(mlp, direction)
+    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(mlp)
     np.testing.assert_allclose(analytic, numeric, rtol=2e-2)
 
 
@@ -218,16 +209,12 @@ def test_lstm_cell_formula_and_scan():
 
 def test_multihead_attention_against_per_head_formula():
     mha = LAYERS["attention"]
-    q, k, v = (
-        RNG.standard_normal(s).astype(np.float32) for s in ((2, 4), (3, 3), (3, 5))
-    )
+    q, k, v = (RNG.standard_normal(s).astype(np.float32) for s in ((2, 4), (3, 3), (3, 5)))
     mask2 = np.array([[True, False, True], [True, True, False]])
     mask3 = np.stack([mask2, ~mask2 | np.eye(2, 3, dtype=bool)])
 
     def reference(mask):
-        qh = (q @ _np(mha.query_proj.weight).T + _np(mha.query_proj.bias)).reshape(
-            2, 2, 3
-        )
+        qh = (q @ _np(mha.query_proj.weight).T + _np(mha.query_proj.bias)).reshape(2, 2, 3)
         kh = (k @ _np(mha.key_proj.weight).T).reshape(3, 2, 3)
         vh = (v @ _np(mha.value_proj.weight).T).reshape(3, 2, 2)
         heads = [
@@ -239,9 +226,7 @@ def test_multihead_attention_against_per_head_formula():
             )
             for i in range(2)
         ]
-        return np.concatenate(heads, axis=1) @ _np(mha.output_proj.weight).T + _np(
-            mha.output_proj.bias
-        )
+        return np.concatenate(heads, axis=1) @ _np(mha.output_proj.weight).T + _np(mha.output_proj.bias)
 
     run = jax.jit(lambda m, mask: m(q, k, v, mask))
     for mask in (None, mask2, mask3):
@@ -253,9 +238,7 @@ def test_multihead_attention_against_per_head_formula():
         match=r"MultiheadAttention\(num_heads=2\) expected a mask of shape \(2, 3\), got \(3, 2\)",
     ):
         mha(q, k, v, mask2.T)
-    with pytest.raises(
-        ValueError, match=r"expected a value of shape \(3, 5\), got \(4, 5\)"
-    ):
+    with pytest.raises(ValueError, match=r"expected a value of shape \(3, 5\), got \(4, 5\)"):
         mha(q, k, np.ones((4, 5), np.float32))
 
 
@@ -263,13 +246,18 @@ def test_attention_dropout_needs_a_key_and_switches_off():
     mha = LAYERS["attention-dropout"]
     x = RNG.standard_normal((3, 4)).astype(np.float32)
     with pytest.raises(RuntimeError, match="needs a key"):
-        mha(x, x, x)
-    run = jax.jit(lambda m, key: m(x, x, x, key=key))
-    a, b = run(mha, jax.random.key(0)), run(mha, jax.random.key(1))
-    assert not np.allclose(a, b)
-    off = nn.inference_mode(mha)
-    np.testing.assert_allclose(run(off, jax.random.key(0)), run(off, jax.random.key(1)))
-    np.testing.assert_allclose(mha(x, x, x, inference=True), off(x, x, x), rtol=1e-6)
+        jax.eval_shape(lambda: mha(x, x, x))
+
+    @jax.jit
+    def run(model, keys):
+        return [model(x, x, x, key=key) for key in keys] + [model(x, x, x, inference=True)]
+
+    keys = jax.random.split(jax.random.key(0), 2)
+    training = run(mha, keys)
+    assert not np.allclose(training[0], training[1])
+    inference = run(nn.inference_mode(mha), keys)
+    np.testing.assert_array_equal(inference[0], inference[1])
+    np.testing.assert_allclose(inference[0], training[2], rtol=1e-6)
 
 
 def test_dropout():
@@ -279,9 +267,7 @@ def test_dropout():
     kept = np.asarray(y) != 0
     assert abs(kept.mean() - 0.75) < 0.03
     np.testing.assert_allclose(np.asarray(y)[kept], 1 / 0.75, rtol=1e-6)
-    with pytest.raises(
-        RuntimeError, match=r"Dropout\(p=0.25\) needs a key in training mode"
-    ):
+    with pytest.raises(RuntimeError, match=r"Dropout\(p=0.25\) needs a key in training mode"):
         dropout(x)
     assert dropout(x, inference=True) is x
     assert nn.inference_mode(dropout)(x) is x
@@ -295,9 +281,7 @@ def test_dropout():
 def test_embedding():
     embedding = LAYERS["embedding"]
     np.testing.assert_array_equal(embedding(4), embedding.weight[4])
-    np.testing.assert_array_equal(
-        jax.vmap(embedding)(jnp.array([0, 5])), embedding.weight[jnp.array([0, 5])]
-    )
+    np.testing.assert_array_equal(jax.vmap(embedding)(jnp.array([0, 5])), embedding.weight[jnp.array([0, 5])])
     table = jnp.arange(6.0).reshape(3, 2)
     assert nn.Embedding(weight=table).num_embeddings == 3
     with pytest.raises(
@@ -354,16 +338,12 @@ def test_pools_match_window_reductions(layer, shape, reduce, fill):
     if layer.use_ceil:  # one more stride at the high end keeps the partial window
         pads = [
             (lo, hi + (0 if (n + lo + hi - k) % s == 0 else s))
-            for n, (lo, hi), k, s in zip(
-                shape[1:], pads, layer.kernel_size, layer.stride
-            )
+            for n, (lo, hi), k, s in zip(shape[1:], pads, layer.kernel_size, layer.stride)
         ]
     expected = pool(x, layer.kernel_size, layer.stride, pads, reduce, fill)
     if reduce is np.sum:  # average over the full window, padding included
         expected = expected / np.prod(layer.kernel_size)
-    np.testing.assert_allclose(
-        layer(x.astype(np.float32)), expected, rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(layer(x.astype(np.float32)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_adaptive_pools():
@@ -373,12 +353,8 @@ def test_adaptive_pools():
         (nn.AdaptiveMaxPool3d((3, 5, 4)), np.max),
     ):
         expected = adaptive_pool(x, layer.target_shape, reduce)
-        np.testing.assert_allclose(
-            layer(x.astype(np.float32)), expected, rtol=1e-5, atol=1e-6
-        )
-    np.testing.assert_allclose(
-        nn.AdaptiveAvgPool1d(2)(jnp.arange(5.0)[None]), [[1.0, 3.5]]
-    )
+        np.testing.assert_allclose(layer(x.astype(np.float32)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool1d(2)(jnp.arange(5.0)[None]), [[1.0, 3.5]])
     with pytest.raises(ValueError, match="at least its target"):
         nn.AdaptiveMaxPool1d(4)(jnp.ones((1, 3)))
     with pytest.raises(
@@ -396,14 +372,10 @@ def test_pool_errors_and_gradient():
         nn.MaxPool2d(2)(jnp.ones((3, 4)))
     with pytest.raises(ValueError, match="larger than the kernel size"):
         nn.MaxPool1d(2, padding=3)(jnp.ones((1, 5)))
-    grad = jax.grad(lambda x: nn.MaxPool1d(2, 2)(x).sum())(
-        jnp.array([[1.0, 3.0, 2.0, 0.0]])
-    )
+    grad = jax.grad(lambda x: nn.MaxPool1d(2, 2)(x).sum())(jnp.array([[1.0, 3.0, 2.0, 0.0]]))
     np.testing.assert_array_equal(grad, [[0.0, 1.0, 1.0, 0.0]])
 
 
 def test_replacing_parameters_with_tree_at():
-    linear = tree_at(
-        lambda m: (m.weight, m.bias), LAYERS["linear"], (jnp.ones((3, 4)), jnp.zeros(3))
-    )
+    linear = tree_at(lambda m: (m.weight, m.bias), LAYERS["linear"], (jnp.ones((3, 4)), jnp.zeros(3)))
     np.testing.assert_allclose(linear(jnp.arange(4.0)), [6.0, 6.0, 6.0])

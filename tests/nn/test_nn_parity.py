@@ -31,7 +31,9 @@ def _normal(*shape: int) -> Callable[[np.random.Generator], tuple[np.ndarray]]:
     return lambda rng: (rng.standard_normal(shape, np.float32),)
 
 
-def _seq3(q: int, kv: int, sizes: tuple[int, int, int]) -> Callable[[np.random.Generator], tuple[np.ndarray, ...]]:
+def _seq3(
+    q: int, kv: int, sizes: tuple[int, int, int]
+) -> Callable[[np.random.Generator], tuple[np.ndarray, ...]]:
     return lambda rng: tuple(
         rng.standard_normal((n, size), np.float32) for n, size in zip((q, kv, kv), sizes)
     )
@@ -83,23 +85,69 @@ CASES = [
         ),
         _normal(4, 7, 6),
     ),
-    Case("Conv2d-same-reflect", lambda nn, k: nn.Conv2d(2, 3, 3, padding="SAME", padding_mode="reflect", key=k), _normal(2, 5, 6)),
-    Case("Conv2d-replicate", lambda nn, k: nn.Conv2d(2, 3, 3, padding=(2, 1), padding_mode="REPLICATE", key=k), _normal(2, 5, 6)),
-    Case("Conv2d-circular-samelower", lambda nn, k: nn.Conv2d(2, 3, 3, stride=2, padding="SAME_LOWER", padding_mode="CIRCULAR", key=k), _normal(2, 7, 6)),
-    Case("Conv3d-valid-nobias", lambda nn, k: nn.Conv3d(2, 3, 2, padding="VALID", use_bias=False, key=k), _normal(2, 3, 4, 3)),
+    Case(
+        "Conv2d-same-reflect",
+        lambda nn, k: nn.Conv2d(2, 3, 3, padding="SAME", padding_mode="reflect", key=k),
+        _normal(2, 5, 6),
+    ),
+    Case(
+        "Conv2d-replicate",
+        lambda nn, k: nn.Conv2d(2, 3, 3, padding=(2, 1), padding_mode="REPLICATE", key=k),
+        _normal(2, 5, 6),
+    ),
+    Case(
+        "Conv2d-circular-samelower",
+        lambda nn, k: nn.Conv2d(2, 3, 3, stride=2, padding="SAME_LOWER", padding_mode="CIRCULAR", key=k),
+        _normal(2, 7, 6),
+    ),
+    Case(
+        "Conv3d-valid-nobias",
+        lambda nn, k: nn.Conv3d(2, 3, 2, padding="VALID", use_bias=False, key=k),
+        _normal(2, 3, 4, 3),
+    ),
     Case("Conv-generic", lambda nn, k: nn.Conv(1, 3, 4, 3, 2, 1, key=k), _normal(3, 8)),
-    Case("ConvTranspose1d", lambda nn, k: nn.ConvTranspose1d(3, 4, 3, stride=2, output_padding=1, padding=1, key=k), _normal(3, 5)),
-    Case("ConvTranspose2d-same-groups", lambda nn, k: nn.ConvTranspose2d(4, 4, (3, 2), stride=2, padding="SAME", groups=2, key=k), _normal(4, 3, 4)),
-    Case("ConvTranspose2d-samelower-short", lambda nn, k: nn.ConvTranspose2d(2, 3, 3, stride=4, padding="SAME_LOWER", key=k), _normal(2, 3, 2)),
-    Case("ConvTranspose2d-circular", lambda nn, k: nn.ConvTranspose2d(2, 3, 3, stride=2, padding="SAME", padding_mode="CIRCULAR", key=k), _normal(2, 4, 3)),
-    Case("ConvTranspose3d-dilation-pairs", lambda nn, k: nn.ConvTranspose3d(2, 3, 2, dilation=2, padding=((1, 0), (0, 1), (1, 1)), key=k), _normal(2, 3, 3, 2)),
-    Case("ConvTranspose-generic", lambda nn, k: nn.ConvTranspose(1, 3, 4, 3, 2, "VALID", 1, key=k), _normal(3, 4)),
+    Case(
+        "ConvTranspose1d",
+        lambda nn, k: nn.ConvTranspose1d(3, 4, 3, stride=2, output_padding=1, padding=1, key=k),
+        _normal(3, 5),
+    ),
+    Case(
+        "ConvTranspose2d-same-groups",
+        lambda nn, k: nn.ConvTranspose2d(4, 4, (3, 2), stride=2, padding="SAME", groups=2, key=k),
+        _normal(4, 3, 4),
+    ),
+    Case(
+        "ConvTranspose2d-samelower-short",
+        lambda nn, k: nn.ConvTranspose2d(2, 3, 3, stride=4, padding="SAME_LOWER", key=k),
+        _normal(2, 3, 2),
+    ),
+    Case(
+        "ConvTranspose2d-circular",
+        lambda nn, k: nn.ConvTranspose2d(2, 3, 3, stride=2, padding="SAME", padding_mode="CIRCULAR", key=k),
+        _normal(2, 4, 3),
+    ),
+    Case(
+        "ConvTranspose3d-dilation-pairs",
+        lambda nn, k: nn.ConvTranspose3d(2, 3, 2, dilation=2, padding=((1, 0), (0, 1), (1, 1)), key=k),
+        _normal(2, 3, 3, 2),
+    ),
+    Case(
+        "ConvTranspose-generic",
+        lambda nn, k: nn.ConvTranspose(1, 3, 4, 3, 2, "VALID", 1, key=k),
+        _normal(3, 4),
+    ),
     Case("MaxPool1d", lambda nn, k: nn.MaxPool1d(3, 2, padding=1), _normal(2, 9)),
     Case("MaxPool2d-ceil", lambda nn, k: nn.MaxPool2d(2, stride=2, use_ceil=True), _normal(3, 5, 7)),
     Case("MaxPool3d", lambda nn, k: nn.MaxPool3d((2, 1, 2), stride=(1, 1, 2)), _normal(2, 3, 3, 4)),
     Case("AvgPool1d-pad", lambda nn, k: nn.AvgPool1d(2, padding=1), _normal(2, 5)),
-    Case("AvgPool2d-ceil", lambda nn, k: nn.AvgPool2d((2, 3), stride=(1, 2), use_ceil=True), _normal(2, 5, 6)),
-    Case("AvgPool3d", lambda nn, k: nn.AvgPool3d(2, stride=2, padding=((1, 0), (0, 0), (0, 1))), _normal(1, 4, 4, 5)),
+    Case(
+        "AvgPool2d-ceil", lambda nn, k: nn.AvgPool2d((2, 3), stride=(1, 2), use_ceil=True), _normal(2, 5, 6)
+    ),
+    Case(
+        "AvgPool3d",
+        lambda nn, k: nn.AvgPool3d(2, stride=2, padding=((1, 0), (0, 0), (0, 1))),
+        _normal(1, 4, 4, 5),
+    ),
     Case("AdaptiveAvgPool1d", lambda nn, k: nn.AdaptiveAvgPool1d(3), _normal(2, 8)),
     Case("AdaptiveAvgPool2d", lambda nn, k: nn.AdaptiveAvgPool2d((2, 3)), _normal(2, 5, 9)),
     Case("AdaptiveAvgPool3d", lambda nn, k: nn.AdaptiveAvgPool3d((2, 2, 3)), _normal(1, 5, 4, 7)),
@@ -115,7 +163,9 @@ CASES = [
     Case("Dropout", lambda nn, k: nn.Dropout(0.3), _normal(50), _with_key),
     Case("Dropout-inference", lambda nn, k: nn.Dropout(0.3, inference=True), _normal(5)),
     Case("Embedding", lambda nn, k: nn.Embedding(4, 3, key=k), lambda rng: (np.int32(3),)),
-    Case("RotaryPositionalEmbedding", lambda nn, k: nn.RotaryPositionalEmbedding(8, theta=500.0), _normal(5, 8)),
+    Case(
+        "RotaryPositionalEmbedding", lambda nn, k: nn.RotaryPositionalEmbedding(8, theta=500.0), _normal(5, 8)
+    ),
     Case("MultiheadAttention", lambda nn, k: nn.MultiheadAttention(2, 4, key=k), _seq3(3, 4, (4, 4, 4))),
     Case(
         "MultiheadAttention-sizes-mask2d-dropout",
@@ -131,15 +181,30 @@ CASES = [
         _seq3(3, 4, (4, 4, 4)),
         _attention_with_mask(_MASK_3D),
     ),
-    Case("GRUCell", lambda nn, k: nn.GRUCell(3, 4, key=k), lambda rng: (rng.standard_normal(3, np.float32), np.linspace(-1, 1, 4, dtype=np.float32))),
-    Case("GRUCell-nobias", lambda nn, k: nn.GRUCell(3, 4, use_bias=False, key=k), lambda rng: (rng.standard_normal(3, np.float32), np.linspace(-1, 1, 4, dtype=np.float32))),
+    Case(
+        "GRUCell",
+        lambda nn, k: nn.GRUCell(3, 4, key=k),
+        lambda rng: (rng.standard_normal(3, np.float32), np.linspace(-1, 1, 4, dtype=np.float32)),
+    ),
+    Case(
+        "GRUCell-nobias",
+        lambda nn, k: nn.GRUCell(3, 4, use_bias=False, key=k),
+        lambda rng: (rng.standard_normal(3, np.float32), np.linspace(-1, 1, 4, dtype=np.float32)),
+    ),
     Case(
         "LSTMCell",
         lambda nn, k: nn.LSTMCell(3, 4, key=k),
-        lambda rng: (rng.standard_normal(3, np.float32), (np.linspace(-1, 1, 4, dtype=np.float32), np.linspace(1, 2, 4, dtype=np.float32))),
+        lambda rng: (
+            rng.standard_normal(3, np.float32),
+            (np.linspace(-1, 1, 4, dtype=np.float32), np.linspace(1, 2, 4, dtype=np.float32)),
+        ),
     ),
     Case("WeightNorm", lambda nn, k: nn.WeightNorm(nn.Linear(4, 3, key=k)), _normal(4)),
-    Case("WeightNorm-conv-all", lambda nn, k: nn.WeightNorm(nn.Conv2d(2, 3, 3, key=k), axis=None), _normal(2, 4, 4)),
+    Case(
+        "WeightNorm-conv-all",
+        lambda nn, k: nn.WeightNorm(nn.Conv2d(2, 3, 3, key=k), axis=None),
+        _normal(2, 4, 4),
+    ),
     Case(
         "Shared",
         lambda nn, k: nn.Shared(
@@ -177,22 +242,25 @@ def _pool_init(path: str) -> bool:
     return path == ".init"
 
 
-def _build_and_run(nn: Any) -> tuple[list[Any], list[Any]]:
+def _build_and_run(
+    nn: Any, jit: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> tuple[list[Any], list[Any]]:
     """Build every case eagerly (as users do) and run all forwards in one compiled call."""
     models = [case.build(nn, jax.random.key(42)) for case in CASES]
     rng = np.random.default_rng(0)
     inputs = [case.inputs(rng) for case in CASES]
 
-    @eqx.filter_jit
     def run_all(models: list[Any], inputs: list[Any]) -> list[Any]:
         return [case.call(model, *xs) for case, model, xs in zip(CASES, models, inputs)]
 
-    return models, run_all(models, inputs)
+    return models, jit(run_all)(models, inputs)
 
 
 @pytest.fixture(scope="module")
 def both() -> dict[str, tuple[list[Any], list[Any]]]:
-    return {"ours": _build_and_run(ours), "theirs": _build_and_run(theirs)}
+    # Plain jax.jit over our layers: every leaf of every layer is an array, so
+    # each layer runs with all of its leaves traced. Equinox needs filter_jit.
+    return {"ours": _build_and_run(ours, jax.jit), "theirs": _build_and_run(theirs, eqx.filter_jit)}
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[case.name for case in CASES])

@@ -14,9 +14,7 @@ from ._dropout import Dropout
 from ._linear import Linear
 from ._misc import check_shape, default_floating_dtype
 
-ProcessHeads = Callable[
-    [jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]
-]
+ProcessHeads = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
 
 
 def dot_product_attention_weights(

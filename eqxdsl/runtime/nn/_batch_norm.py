@@ -97,7 +97,8 @@ class BatchNorm(StatefulLayer):
             self.batch_state_index = StateIndex(
                 (jnp.zeros((input_size,), dtype), jnp.ones((input_size,), dtype))
             )
-        self.axis_name = axis_name
+        # A static field must be hashable: a list of axis names becomes a tuple.
+        self.axis_name = tuple(axis_name) if isinstance(axis_name, list) else axis_name
         self.inference = inference
         self.input_size = input_size
         self.eps = eps

@@ -186,8 +186,18 @@ class Conv1d(Conv):
     ):
         """Arguments as for `Conv`, without ``num_spatial_dims``."""
         super().__init__(
-            1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-            use_bias, padding_mode, dtype, key=key,
+            1,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
+            dtype,
+            key=key,
         )
 
 
@@ -211,8 +221,18 @@ class Conv2d(Conv):
     ):
         """Arguments as for `Conv`, without ``num_spatial_dims``."""
         super().__init__(
-            2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-            use_bias, padding_mode, dtype, key=key,
+            2,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
+            dtype,
+            key=key,
         )
 
 
@@ -236,8 +256,18 @@ class Conv3d(Conv):
     ):
         """Arguments as for `Conv`, without ``num_spatial_dims``."""
         super().__init__(
-            3, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-            use_bias, padding_mode, dtype, key=key,
+            3,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
+            dtype,
+            key=key,
         )
 
 
@@ -389,8 +419,19 @@ class ConvTranspose1d(ConvTranspose):
     ):
         """Arguments as for `ConvTranspose`, without ``num_spatial_dims``."""
         super().__init__(
-            1, in_channels, out_channels, kernel_size, stride, padding, output_padding,
-            dilation, groups, use_bias, padding_mode, dtype, key=key,
+            1,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
+            dtype,
+            key=key,
         )
 
 
@@ -415,8 +456,19 @@ class ConvTranspose2d(ConvTranspose):
     ):
         """Arguments as for `ConvTranspose`, without ``num_spatial_dims``."""
         super().__init__(
-            2, in_channels, out_channels, kernel_size, stride, padding, output_padding,
-            dilation, groups, use_bias, padding_mode, dtype, key=key,
+            2,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
+            dtype,
+            key=key,
         )
 
 
@@ -441,6 +493,17 @@ class ConvTranspose3d(ConvTranspose):
     ):
         """Arguments as for `ConvTranspose`, without ``num_spatial_dims``."""
         super().__init__(
-            3, in_channels, out_channels, kernel_size, stride, padding, output_padding,
-            dilation, groups, use_bias, padding_mode, dtype, key=key,
+            3,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
+            dtype,
+            key=key,
         )

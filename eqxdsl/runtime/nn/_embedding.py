@@ -39,9 +39,7 @@ class Embedding(Module):
         """
         if weight is None:
             if num_embeddings is None or embedding_size is None or key is None:
-                raise ValueError(
-                    "Embedding needs num_embeddings=, embedding_size= and key=, or weight="
-                )
+                raise ValueError("Embedding needs num_embeddings=, embedding_size= and key=, or weight=")
             if num_embeddings < 0 or embedding_size < 0:
                 raise ValueError(
                     f"Embedding sizes must not be negative, got ({num_embeddings}, {embedding_size})"
@@ -66,18 +64,14 @@ class Embedding(Module):
 
     def __call__(self, x: jax.Array | int, *, key: jax.Array | None = None) -> jax.Array:
         """Look up the scalar integer index ``x``; ``key`` is ignored."""
-        check_shape(
-            f"Embedding(num_embeddings={self.num_embeddings})", x, (), "an index"
-        )
+        check_shape(f"Embedding(num_embeddings={self.num_embeddings})", x, (), "an index")
         if not jnp.issubdtype(jnp.result_type(x), jnp.integer):
             raise TypeError(f"Embedding expects an integer index, got dtype {jnp.result_type(x)}")
         return self.weight[x]
 
 
 @functools.lru_cache(maxsize=64)
-def _rotary_tables(
-    embedding_size: int, length: int, theta: float, dtype: Any
-) -> tuple[jax.Array, jax.Array]:
+def _rotary_tables(embedding_size: int, length: int, theta: float, dtype: Any) -> tuple[jax.Array, jax.Array]:
     """cos and sin of ``position * theta ** (-2i / embedding_size)``, shape
     ``(length, embedding_size)`` with the frequencies repeated for both halves."""
     with jax.ensure_compile_time_eval():

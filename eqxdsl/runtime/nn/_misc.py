@@ -37,9 +37,7 @@ def as_tuple(value: int | Sequence[int], length: int, name: str) -> tuple[int, .
     """Broadcast an int to a tuple of ``length`` ints, or check a sequence's length."""
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != length:
-            raise ValueError(
-                f"`{name}` must be an int or a sequence of {length} ints, got {value!r}"
-            )
+            raise ValueError(f"`{name}` must be an int or a sequence of {length} ints, got {value!r}")
         return tuple(int(v) for v in value)
     return (int(value),) * length
 
@@ -74,7 +72,9 @@ def format_shape(dims: Sequence[int | str]) -> str:
     return f"({inner},)" if len(dims) == 1 else f"({inner})"
 
 
-def shape_mismatch(layer: str, expected: Sequence[int | str], got: tuple[int, ...], what: str = "an input") -> ValueError:
+def shape_mismatch(
+    layer: str, expected: Sequence[int | str], got: tuple[int, ...], what: str = "an input"
+) -> ValueError:
     """The error for an input of the wrong shape.
 
     ``layer`` names the layer with the arguments that fix the shape, e.g.
@@ -82,9 +82,7 @@ def shape_mismatch(layer: str, expected: Sequence[int | str], got: tuple[int, ..
     A batch dimension too many gets a hint to use ``jax.vmap``.
     """
     hint = ": use jax.vmap for batches" if len(got) > len(expected) else ""
-    return ValueError(
-        f"{layer} expected {what} of shape {format_shape(expected)}, got {tuple(got)}{hint}"
-    )
+    return ValueError(f"{layer} expected {what} of shape {format_shape(expected)}, got {tuple(got)}{hint}")
 
 
 def check_shape(layer: str, x: Any, expected: Sequence[int | str], what: str = "an input") -> None:
@@ -93,9 +91,7 @@ def check_shape(layer: str, x: Any, expected: Sequence[int | str], what: str = "
     Names in ``expected`` match any size; ints must match exactly.
     """
     got = tuple(jnp.shape(x))
-    if len(got) != len(expected) or any(
-        isinstance(e, int) and e != g for e, g in zip(expected, got)
-    ):
+    if len(got) != len(expected) or any(isinstance(e, int) and e != g for e, g in zip(expected, got)):
         raise shape_mismatch(layer, expected, got, what)
 
 

@@ -71,6 +71,7 @@ class MLP(Module):
         if depth == 0:
             layers = [Linear(in_size, out_size, use_final_bias, dtype, key=keys[0])]
         else:
+
             def hidden(layer_key: jax.Array) -> Linear:
                 return Linear(width_size, width_size, use_bias, dtype, key=layer_key)
 
@@ -101,6 +102,7 @@ class MLP(Module):
         if self.depth > 0:
             x = self.activation(self.layers[0](x))
             if self.scan:
+
                 def step(h: jax.Array, layer: Linear) -> tuple[jax.Array, None]:
                     return self.activation(layer(h)), None
 

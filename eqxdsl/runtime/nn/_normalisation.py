@@ -66,9 +66,7 @@ class LayerNorm(Module):
         self.weight = jnp.ones(self.shape, dtype) if use_weight else None
         self.bias = jnp.zeros(self.shape, dtype) if use_bias else None
 
-    def __call__(
-        self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None
-    ) -> Any:
+    def __call__(self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None) -> Any:
         """Normalise ``x``; returns ``y``, or ``(y, state)`` when a state is given."""
         check_shape(f"LayerNorm(shape={self.shape})", x, self.shape)
         dtype = _compute_dtype(x.dtype)
@@ -113,9 +111,7 @@ class RMSNorm(Module):
         self.weight = jnp.ones(self.shape, dtype) if use_weight else None
         self.bias = jnp.zeros(self.shape, dtype) if use_bias else None
 
-    def __call__(
-        self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None
-    ) -> Any:
+    def __call__(self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None) -> Any:
         """Normalise ``x``; returns ``y``, or ``(y, state)`` when a state is given."""
         check_shape(f"RMSNorm(shape={self.shape})", x, self.shape)
         dtype = _compute_dtype(x.dtype)
@@ -169,9 +165,7 @@ class GroupNorm(Module):
         self.weight = jnp.ones(channels, dtype) if channelwise_affine else None
         self.bias = jnp.zeros(channels, dtype) if channelwise_affine else None
 
-    def __call__(
-        self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None
-    ) -> Any:
+    def __call__(self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None) -> Any:
         """Normalise ``x`` of shape ``(channels, *spatial)``; returns ``y``, or ``(y, state)``."""
         layer = f"GroupNorm(groups={self.groups}, channels={self.channels})"
         if x.ndim == 0:
@@ -189,5 +183,7 @@ class GroupNorm(Module):
         y = ((grouped - mean) * jax.lax.rsqrt(variance + self.eps)).reshape(x.shape)
         if self.channelwise_affine:
             per_channel = (-1,) + (1,) * (x.ndim - 1)
-            y = self.weight.reshape(per_channel).astype(dtype) * y + self.bias.reshape(per_channel).astype(dtype)
+            y = self.weight.reshape(per_channel).astype(dtype) * y + self.bias.reshape(per_channel).astype(
+                dtype
+            )
         return _with_state(y.astype(x.dtype), state)

@@ -211,9 +211,7 @@ class AdaptivePool(Module):
         layer = f"{type(self).__name__}(target_shape={self.target_shape})"
         check_shape(layer, x, ("C", *spatial_names(len(self.target_shape))))
         if any(size < target for size, target in zip(x.shape[1:], self.target_shape)):
-            raise ValueError(
-                f"{layer} needs every spatial size to be at least its target, got {x.shape}"
-            )
+            raise ValueError(f"{layer} needs every spatial size to be at least its target, got {x.shape}")
         for axis, target in enumerate(self.target_shape, start=1):
             x = _adaptive_pool_axis(x, axis, target, self.operation)
         return x

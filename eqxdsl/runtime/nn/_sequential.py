@@ -44,17 +44,13 @@ class Sequential(StatefulLayer):
 
     def __init__(self, layers: Sequence[Callable[..., Any]]):
         """**Arguments:** ``layers``: the layers (or functions) to apply, first to last."""
-        self.layers = tuple(
-            layer if isinstance(layer, Module) else Lambda(layer) for layer in layers
-        )
+        self.layers = tuple(layer if isinstance(layer, Module) else Lambda(layer) for layer in layers)
 
     def is_stateful(self) -> bool:
         """Whether any of the layers is stateful."""
         return any(isinstance(layer, StatefulLayer) and layer.is_stateful() for layer in self.layers)
 
-    def __call__(
-        self, x: Any, state: State = NO_STATE, *, key: jax.Array | None = None
-    ) -> Any:
+    def __call__(self, x: Any, state: State = NO_STATE, *, key: jax.Array | None = None) -> Any:
         """Apply every layer; returns ``y``, or ``(y, state)`` when a state was given."""
         keys = [None] * len(self.layers) if key is None else jax.random.split(key, len(self.layers))
         for layer, layer_key in zip(self.layers, keys):

@@ -48,9 +48,7 @@ class StateIndex(Module):
     def __init__(self, init: Any):
         """**Arguments:** ``init``: the initial value, a PyTree of arrays."""
         if isinstance(init, types.FunctionType):
-            raise ValueError(
-                "StateIndex(init) takes the initial value itself, not a function that makes it"
-            )
+            raise ValueError("StateIndex(init) takes the initial value itself, not a function that makes it")
         self.marker = object()
         self.init = init
 
