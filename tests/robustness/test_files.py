@@ -87,6 +87,7 @@ def test_sigint_at_any_moment_leaves_old_or_complete_outputs(project):
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
         interrupted += process.returncode == 130
+        print(delay, process.returncode, stderr[-300:])
         assert "Traceback" not in stderr or "KeyboardInterrupt" in stderr and process.returncode != 0, stderr
         leftovers = [path.name for path in project.iterdir() if path.name.startswith(".") or path.suffix == ".tmp"]
         assert not leftovers, f"temporary files left after SIGINT at {delay} s: {leftovers}"

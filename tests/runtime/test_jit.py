@@ -226,3 +226,39 @@ def test_cached_entries_are_not_copied_or_pickled():
     )
     assert not any(key.startswith("<jit") for key in copy.copy(model).__dict__)
     assert f(copy.deepcopy(model), 1.0) == 3.0
+
+
+def _python_functions_called(fn, *args):
+    """(file name, function name) of every Python function `fn(*args)` runs."""
+    import sys
+
+    called = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            called.append((frame.f_code.co_filename, frame.f_code.co_name))
+
+    sys.setprofile(profile)
+    try:
+        fn(*args)
+    finally:
+        sys.setprofile(None)
+    return called
+
+
+def test_warm_training_step_stays_on_both_fast_paths():
+    # The returned model and state are fed back in: after warm-up neither our
+    # general path (flattening) nor JAX's Python dispatch may run.
+    @filter_jit
+    def step(model, state, x):
+        new = Tagged(model.weight + x.sum(), model.offset, model.tag)
+        return new, (state[0] + 1, [state[1]]), "note"
+
+    model, state = Tagged(jnp.array(1.0), 2.0, "affine"), (jnp.array(0), jnp.ones(2))
+    for _ in range(3):
+        model, (count, (second,)), note = step(model, (state[0], state[1]), jnp.ones(2))
+        state = (count, second)
+    assert note == "note" and int(state[0]) == 3 and float(model.weight) == 7.0
+    called = _python_functions_called(step, model, state, jnp.ones(2))
+    assert not [name for file, name in called if "jax" in file and "pjit" in file]
+    assert not [name for file, name in called if file.endswith("_jit.py") and name == "call"]
