@@ -9,6 +9,10 @@ Two modes:
   its output (latency);
 - *pipelined*: `calls` back-to-back calls, one block at the end, total / calls
   (what an asynchronous training loop sees).
+
+Each round also records the CPU time this process used per call (all its
+threads, XLA's included). Other processes on a shared machine inflate wall
+times but barely touch it, so its ratio is the steadier one under load.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -31,10 +35,16 @@ class Timing:
 
     name: str
     samples: list[float]
+    cpu_samples: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float:
+        """Median process CPU time per call (µs), one sample per round."""
+        return statistics.median(self.cpu_samples)
 
     @property
     def minimum(self) -> float:
@@ -68,11 +78,13 @@ def time_interleaved(
         for _ in range(warmup):
             jax.block_until_ready(styles[name]())
     samples: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter
+    cpu_samples: dict[str, list[float]] = {name: [] for name in names}
+    clock, cpu_clock = time.perf_counter, time.process_time
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             call = styles[name]
+            cpu_start = cpu_clock()
             if pipelined:
                 start = clock()
                 for _ in range(calls):
@@ -84,7 +96,8 @@ def time_interleaved(
                     start = clock()
                     jax.block_until_ready(call())
                     samples[name].append((clock() - start) * 1e6)
-    return [Timing(name, samples[name]) for name in names]
+            cpu_samples[name].append((cpu_clock() - cpu_start) / calls * 1e6)
+    return [Timing(name, samples[name], cpu_samples[name]) for name in names]
 
 
 def format_us(value: float) -> str:
@@ -97,7 +110,8 @@ def format_us(value: float) -> str:
 
 
 def ratio_table(timings: Sequence[Timing], floor: str) -> str:
-    """A markdown table of medians, minimums and their ratios to the `floor` style."""
+    """A markdown table of wall-time medians and minimums, process CPU time, and
+    their ratios to the `floor` style."""
     base = next(t for t in timings if t.name == floor)
     rows = [
         [
@@ -106,11 +120,14 @@ def ratio_table(timings: Sequence[Timing], floor: str) -> str:
             f"{t.median / base.median:.2f}x",
             format_us(t.minimum),
             f"{t.minimum / base.minimum:.2f}x",
+            format_us(t.cpu_median),
+            f"{t.cpu_median / base.cpu_median:.2f}x",
             str(len(t.samples)),
         ]
         for t in timings
     ]
-    return markdown_table(["style", "median µs", "ratio", "min µs", "min ratio", "n"], rows)
+    headers = ["style", "median µs", "ratio", "min µs", "min ratio", "CPU µs", "CPU ratio", "n"]
+    return markdown_table(headers, rows)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

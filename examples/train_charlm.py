@@ -64,6 +64,8 @@ def main():
         )
         return eqx.apply_updates(model, updates), opt_state, loss
 
+    # The first loss is large: the head is tied to an embedding drawn from N(0, 1),
+    # as Equinox initialises embeddings, so the initial logits are far from uniform.
     rng = np.random.default_rng(SEED)
     offsets = np.arange(CONTEXT + 1)
     for step, step_key in enumerate(jax.random.split(train_key, STEPS), start=1):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -69,7 +69,6 @@ class Case:
     loss: Callable[[Any, dict[str, jax.Array]], jax.Array]
     infer: Callable[..., Any] | None = None
     stateful: bool = False
-    extra_methods: tuple[str, ...] = field(default=())
 
 
 def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -309,8 +308,8 @@ def _run(name: str) -> Callable:
 
 
 @functools.cache
-def _train_step(name: str) -> Callable:
-    """One jitted adam step for a case; traced once per model class and reused."""
+def _train_step(name: str) -> tuple[optax.GradientTransformation, Callable]:
+    """The optimiser and one jitted adam step for a case, traced once per model class."""
     case = CASES[name]
     optimiser = optax.adam(1e-2)
 
@@ -428,7 +427,6 @@ def test_same_training(name: str) -> None:
         )
 
 
-@functools.cache
 def _unrolled_gpt_module(tmp_dir: Path) -> ModuleType:
     """The GPT spec with `repeat depth scan:` rewritten as `repeat depth:`, loaded from `tmp_dir`."""
     source = (EXAMPLES / "gpt.eqx").read_text()
@@ -440,30 +438,31 @@ def _unrolled_gpt_module(tmp_dir: Path) -> ModuleType:
     return eqxdsl.load(tmp_dir / "gpt.eqx")
 
 
+def _stacked_arrays(unrolled_gpt: Any) -> dict[str, jax.Array]:
+    """The arrays of a GPT whose `blocks` is a tuple, keyed as in the scanned GPT.
+
+    The blocks' arrays are stacked on a new leading axis, as `filter_vmap` builds them.
+    """
+    blocks = [eqx.filter(block, eqx.is_array) for block in unrolled_gpt.blocks]
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *blocks)
+    arrays = {
+        path: leaf
+        for path, leaf in _named_arrays(unrolled_gpt).items()
+        if not path.startswith(".blocks")
+    }
+    arrays.update(
+        {".blocks" + path: leaf for path, leaf in _named_arrays(stacked).items()}
+    )
+    return arrays
+
+
 def test_scanned_repeat_equals_unrolled_repeat(tmp_path: Path) -> None:
     case = CASES["gpt"]
-    key = jax.random.key(0)
-    unrolled, _ = _build(case, _unrolled_gpt_module(tmp_path).GPT, key)
+    unrolled, _ = _build(case, _unrolled_gpt_module(tmp_path).GPT, jax.random.key(0))
     scanned, _ = _models("gpt")["generated"]
-
-    assert (
-        isinstance(unrolled.blocks, tuple)
-        and len(unrolled.blocks) == case.kwargs["depth"]
-    )
-    stacked = jax.tree.map(
-        lambda *leaves: jnp.stack(leaves),
-        *[eqx.filter(b, eqx.is_array) for b in unrolled.blocks],
-    )
-    _assert_same_arrays(scanned.blocks, stacked)
-    outside_blocks = [
-        {
-            path: leaf
-            for path, leaf in _named_arrays(model).items()
-            if not path.startswith(".blocks")
-        }
-        for model in (scanned, unrolled)
-    ]
-    _assert_same_arrays(*outside_blocks)
+    assert isinstance(unrolled.blocks, tuple)
+    assert len(unrolled.blocks) == case.kwargs["depth"]
+    _assert_same_arrays(_named_arrays(scanned), _stacked_arrays(unrolled))
 
     batch = case.make_batch(jax.random.key(2))
     key = jax.random.key(3)
@@ -472,8 +471,11 @@ def test_scanned_repeat_equals_unrolled_repeat(tmp_path: Path) -> None:
         _run("gpt")(unrolled, None, batch, key)[0],
         rtol=REASSOCIATION_RTOL,
     )
-    _, _, scanned_losses = _train("gpt", scanned, None)
-    _, _, unrolled_losses = _train("gpt", unrolled, None)
+    scanned, _, scanned_losses = _train("gpt", scanned, None)
+    unrolled, _, unrolled_losses = _train("gpt", unrolled, None)
     np.testing.assert_allclose(
         scanned_losses, unrolled_losses, rtol=REASSOCIATION_RTOL, atol=0.0
+    )
+    _assert_same_arrays(
+        _named_arrays(scanned), _stacked_arrays(unrolled), rtol=REASSOCIATION_RTOL
     )

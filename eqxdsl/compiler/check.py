@@ -34,7 +34,7 @@ from eqxdsl.compiler.functions import ACTIVATIONS, FUNCTIONS, FnParam, Function,
 from eqxdsl.compiler.functions import REQUIRED as FN_REQUIRED
 from eqxdsl.compiler.layers import LAYERS, NOT_LAYERS, REQUIRED, BoundLayer, LayerArg, LayerInfo, LayerShapeError, suggest
 
-__all__ = ["check_spec", "CheckedSpec", "CheckedModel", "FieldInfo", "MethodInfo", "Ref", "CallRef", "LoopRef", "RESERVED_NAMES"]
+__all__ = ["check_spec", "CheckedSpec", "CheckedModel", "FieldInfo", "MethodInfo", "Ref", "CallRef", "LoopRef", "StaticBranch", "RESERVED_NAMES"]
 
 #: Names the generated code relies on; a spec may not define them.
 RESERVED_NAMES = frozenset(
@@ -99,6 +99,13 @@ class LoopRef:
     carries: tuple[str, ...]
     stack: str | None = None
     length: Dim | None = None
+
+
+@dataclass(frozen=True)
+class StaticBranch:
+    """A conditional whose test is known at compile time: only the `taken` branch was checked."""
+
+    taken: bool
 
 
 @dataclass
@@ -568,6 +575,9 @@ class _ModelChecker:
         if not _fits(value, info.kind, info.length):
             self.r.error(default, f"the default of {info.name} must be {_kind_words(info.kind)}, not {describe(value)}")
             return
+        if not value.known or value.kind == "ints" and any(d.value is None for d in value.value):
+            self.r.error(default, f"the default of {info.name} must be a value fixed in the spec", hint="write a literal, or arithmetic on literals")
+            return
         info.default = value
 
     def _definition(self, item, conditions: tuple[str, ...]) -> None:
@@ -945,6 +955,8 @@ class _ModelChecker:
         then_scope.conditions = scope.conditions | {key}
         else_scope = scope.copy()
         known = test.value if isinstance(test, Static) and test.kind == "bool" else None
+        if known is not None:
+            self.model.resolved[id(stmt)] = StaticBranch(known)
         if known is not False:
             self.block(stmt.body, then_scope, returns)
         if known is not True:
@@ -1282,6 +1294,8 @@ class _ModelChecker:
             return merged if merged is not None else body
         test, present = self.condition(node.test, scope)
         known = test.value if test.kind == "bool" else None
+        if known is not None:
+            self.model.resolved[id(node)] = StaticBranch(known)
         then_scope = scope.copy()
         then_scope.present = scope.present | present
         then_scope.conditions = scope.conditions | {_condition_key(node.test)}

@@ -27,6 +27,7 @@ from eqxdsl.compiler.check import (
     LoopRef,
     MethodInfo,
     Ref,
+    StaticBranch,
 )
 from eqxdsl.compiler._values import Static, TupleValue
 from eqxdsl.compiler.dims import DTYPES, Dim
@@ -39,6 +40,8 @@ _BINOPS = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.Fl
 _CMPOPS = {"==": ast.Eq, "!=": ast.NotEq, "<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE}
 _SIMPLE_POSITIONAL = {"int", "float", "bool", "any", "module", "shape", "dtype"}
 _FN_ANNOTATION = "Callable[[jax.Array], jax.Array]"
+#: Module-level names of every generated file.
+_GENERATED_GLOBALS = frozenset({"jax", "jnp", "eqx", "Callable"})
 
 
 def _name(identifier: str) -> ast.Name:
@@ -105,12 +108,18 @@ class _Names:
     taken: set[str]
 
     def fresh(self, base: str) -> str:
+        """A name not taken yet, from now on taken."""
+        name = self.scoped(base)
+        self.taken.add(name)
+        return name
+
+    def scoped(self, base: str) -> str:
+        """A name not taken, for a variable that lives only inside one comprehension or lambda."""
         name = base
         counter = 1
         while name in self.taken:
             name = f"{base}_{counter}"
             counter += 1
-        self.taken.add(name)
         return name
 
 
@@ -187,6 +196,8 @@ class _ModelLowerer:
         self.model = model
         self.resolved = model.resolved
         self.hyper_names = {h.name for h in model.hypers}
+        # Module-level names (classes of this file, imports) are visible in every method.
+        self.module_names = set(checked.models) | set(checked.imported_models) | set(checked.python_classes) | _GENERATED_GLOBALS
         taken = set(model.fields) | set(model.methods) | set(model.constants) | {h.name for h in model.hypers}
         self.method_names = _Names(taken | set(model.init_dims))
         self.tuple_symbols = {
@@ -236,13 +247,13 @@ class _ModelLowerer:
         model = self.model
         args = []
         for hyper in model.hypers:
-            default = _code(self._default_ast(hyper.node.default)) if hyper.node.default is not None else None
+            default = _code(_static_ast(hyper.default)) if hyper.default is not None else None
             args.append(ir.Arg(hyper.name, _hyper_annotation(hyper.kind, hyper.length), default))
         for dim in model.init_dims:
             args.append(ir.Arg(dim, "int", kw_only=True))
         args.append(ir.Arg("key", "jax.Array", kw_only=True))
-        taken = {h.name for h in model.hypers} | set(model.constants) | set(model.init_dims) | {"key"}
-        names = _Names(taken)
+        taken = {h.name for h in model.hypers} | set(model.constants) | set(model.init_dims) | {"key", "self"}
+        names = _Names(taken | self.module_names)
         body: list[ir.Statement] = []
         exprs = _ExprLowerer(self, context="init", names=names)
         for name, (node, _) in model.constants.items():
@@ -262,15 +273,6 @@ class _ModelLowerer:
         for name in list(model.constants) + list(model.init_dims):
             body.append(_stmt(ast.Assign([ast.Attribute(_name("self"), name, ast.Store())], _name(name), lineno=0)))
         return ir.Method("__init__", tuple(args), tuple(body), docstring=None)
-
-    def _default_ast(self, node: s.Expr) -> ast.expr:
-        if isinstance(node, s.Name):
-            return dotted(FUNCTIONS[node.id].target)
-        if isinstance(node, (s.TupleExpr, s.ListExpr)):
-            return ast.Tuple([self._default_ast(e) for e in node.elts], ast.Load())
-        if isinstance(node, s.UnaryOp) and node.op == "-":
-            return ast.UnaryOp(ast.USub(), self._default_ast(node.operand))
-        return _const(node.value)
 
     def _init_items(self, items, key_names: dict[str, str], exprs: _ExprLowerer) -> list[ir.Statement]:
         body: list[ir.Statement] = []
@@ -359,12 +361,16 @@ class _ModelLowerer:
             differing: dict = {}
         else:
             differing = {k: (v, rest.get(k)) for k, v in first.items() if rest.get(k) != v}
+        # The comprehension's variables are fresh: a hyperparameter named `i` or `k`
+        # used in the layer's arguments must not be captured by them.
+        index_name = exprs.names.scoped("i") if differing else None
+        key_name = exprs.names.scoped("k") if key else None
         if differing:
             merged = dict(first)
             copy = {}
             for name, (a, b) in differing.items():
-                copy[name] = ast.IfExp(ast.Compare(_name("i"), [ast.Eq()], [ast.Constant(0)]), _table_ast(a, rename), _table_ast(b, rename))
-            constructed = self._construct(info, merged, _name("k") if key else None, exprs)
+                copy[name] = ast.IfExp(ast.Compare(_name(index_name), [ast.Eq()], [ast.Constant(0)]), _table_ast(a, rename), _table_ast(b, rename))
+            constructed = self._construct(info, merged, _name(key_name) if key else None, exprs)
             for keyword_node in constructed.keywords:
                 if keyword_node.arg in copy:
                     keyword_node.value = copy[keyword_node.arg]
@@ -375,23 +381,23 @@ class _ModelLowerer:
                     constructed.args[index] = copy[name]
             element = constructed
         else:
-            element = self._construct(info, first, _name("k") if key else None, exprs)
+            element = self._construct(info, first, _name(key_name) if key else None, exprs)
         if info.scan:
             source = _call(dotted("jax.random.split"), [_name(key), count]) if key else _call(dotted("jnp.arange"), [count])
-            arg = "k" if key else "_"
+            arg = key_name if key else exprs.names.scoped("_")
             lam = ast.Lambda(ast.arguments([], [ast.arg(arg)], None, [], [], None, []), element)
             return _call(_call(dotted("eqx.filter_vmap"), [lam]), [source])
         if key:
             keys = _call(dotted("jax.random.split"), [_name(key), count])
             if differing:
-                target = ast.Tuple([ast.Name("i", ast.Store()), ast.Name("k", ast.Store())], ast.Store())
+                target = ast.Tuple([ast.Name(index_name, ast.Store()), ast.Name(key_name, ast.Store())], ast.Store())
                 iterator = _call(_name("enumerate"), [keys])
             else:
-                target = ast.Name("k", ast.Store())
+                target = ast.Name(key_name, ast.Store())
                 iterator = keys
         else:
             iterator = _call(_name("range"), [count])
-            target = ast.Name("i" if differing else "_", ast.Store())
+            target = ast.Name(index_name or exprs.names.scoped("_"), ast.Store())
         generator = ast.GeneratorExp(element, [ast.comprehension(target, iterator, [], 0)])
         return _call(_name("tuple"), [generator])
 
@@ -428,6 +434,17 @@ class _ModelLowerer:
         family = {"glorot": "glorot", "xavier": "glorot", "he": "he", "kaiming": "he"}[name.rsplit("_", 1)[0]]
         initializer = _call(dotted(f"jax.nn.initializers.{family}_{name.rsplit('_', 1)[1]}"))
         return _call(initializer, [key_ast, shape, dtype])
+
+
+def _static_ast(value: Static) -> ast.expr:
+    """Python for a value the checker folded (a hyperparameter's default, `2 + 2` included)."""
+    if value.kind == "int":
+        return _const(value.value.value)
+    if value.kind == "ints":
+        return ast.Tuple([_const(d.value) for d in value.value], ast.Load())
+    if value.kind == "fn":
+        return dotted(FUNCTIONS[value.value].target)
+    return _const(value.value)
 
 
 def _if_else(test: ast.expr, origin: int | None, then: list[ir.Statement], orelse: list[ir.Statement]) -> list[ir.Statement]:
@@ -488,7 +505,7 @@ class _MethodLowerer:
         self.info = info
         self.resolved = owner.resolved
         taken = set(info.locals) | {name for name, _ in info.params} | set(info.call_dims) | {"key", "state", "inference", "self"}
-        self.names = _Names(taken)
+        self.names = _Names(taken | owner.module_names)
         self.site_keys: dict[int, str] = {}
         self.extra_methods: list[ir.Method] = []
         self.public_name = "__call__" if info.name == "forward" else info.name
@@ -632,6 +649,10 @@ class _ExprLowerer:
                 result = ast.Tuple([result, _name("state")], ast.Load())
             return pre + [_stmt(ast.Return(result), line)]
         if isinstance(stmt, s.If):
+            branch = self.resolved.get(id(stmt))
+            if isinstance(branch, StaticBranch):
+                # The checker checked only the branch a compile-time test selects.
+                return self.block(stmt.body if branch.taken else stmt.orelse)
             test = self.expr(stmt.test, pre, line=line)
             return pre + _if_else(test, line, self.block(stmt.body), self.block(stmt.orelse))
         if isinstance(stmt, s.For):
@@ -748,7 +769,7 @@ class _ExprLowerer:
         xs_value = xs[0] if len(xs) == 1 else ast.Tuple(xs, ast.Load())
         init = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load())
         scan = _call(dotted("jax.lax.scan"), [ast.Lambda(lam_args, step_call), init, xs_value])
-        result_target = ast.Tuple([ast.Name(carries[0], ast.Store()) if len(carries) == 1 else ast.Tuple([ast.Name(c, ast.Store()) for c in carries], ast.Store()), ast.Name("_", ast.Store())], ast.Store())
+        result_target = ast.Tuple([ast.Name(carries[0], ast.Store()) if len(carries) == 1 else ast.Tuple([ast.Name(c, ast.Store()) for c in carries], ast.Store()), ast.Name(self.names.fresh("_"), ast.Store())], ast.Store())
         out.append(_stmt(ast.Assign([result_target], scan, lineno=0), line))
         return out
 
@@ -845,6 +866,10 @@ class _ExprLowerer:
         return ast.Attribute(self.expr(node.value, pre, line=line), node.attr, ast.Load())
 
     def if_exp(self, node: s.IfExp, pre: list, target: str | None, line: int) -> ast.expr:
+        branch = self.resolved.get(id(node))
+        if isinstance(branch, StaticBranch):
+            # The checker checked only the branch a compile-time test selects.
+            return self.expr(node.body if branch.taken else node.orelse, pre, target, line)
         test = self.expr(node.test, pre, line=line)
         body_pre: list = []
         body = self.expr(node.body, body_pre, line=line)

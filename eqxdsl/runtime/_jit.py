@@ -238,7 +238,7 @@ class _Unpacked:
 
 
 jtu.register_pytree_node(_PackedOutput, lambda packed: (packed.arrays, packed.layout), _Unpacked)
-#jtu.register_pytree_node(_Unpacked, lambda unpacked: (unpacked.arrays, unpacked.layout), _Unpacked)
+jtu.register_pytree_node(_Unpacked, lambda unpacked: (unpacked.arrays, unpacked.layout), _Unpacked)
 
 
 def _safe_equal(a: Any, b: Any) -> bool:

@@ -525,8 +525,11 @@ SLOW_FILE_CASES = ("megabyte", "megabyte_line")
 
 
 @st.composite
-def mutated_specs(draw) -> tuple[str, str]:
-    """`(example name, mutated text)`: an example spec with random edits, or a pathological whole file."""
+def mutated_specs(draw, slow_files: bool = False) -> tuple[str, str]:
+    """`(example name, mutated text)`: an example spec with random edits, or a pathological whole file.
+
+    `slow_files` adds the 1 MB files that take the parser tens of seconds (for the long run).
+    """
     name = draw(st.sampled_from(sorted(EXAMPLES)))
     text = EXAMPLES[name]
     kind = draw(
@@ -544,7 +547,8 @@ def mutated_specs(draw) -> tuple[str, str]:
         )
     )
     if kind == "file":
-        return name, _whole_file(draw(st.sampled_from(WHOLE_FILE_CASES)))
+        cases = WHOLE_FILE_CASES + (SLOW_FILE_CASES if slow_files else ())
+        return name, _whole_file(draw(st.sampled_from(cases)))
     edit = {
         "tokens": _token_edit,
         "bytes": _byte_edit,

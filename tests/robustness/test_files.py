@@ -79,15 +79,15 @@ def test_sigint_at_any_moment_leaves_old_or_complete_outputs(project):
     for spec in project.glob("*.eqx"):
         spec.write_text(spec.read_text().replace("relu", "tanh").replace("depth: int = 2", "depth: int = 3"))
     interrupted = 0
-    for delay in (0.05, 0.3, 0.8, 1.5, 2.5):
+    for delay in (0.05, 0.5, 1.0, 1.5, 2.0, 3.0):
         for name, data in old.items():  # start each round from the old outputs
-            (project / name).write_bytes(data)
+            if name.endswith(".py"):
+                (project / name).write_bytes(data)
         process = cli("compile", ".", cwd=project, wait=False)
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
         interrupted += process.returncode == 130
-        print(delay, process.returncode, stderr[-300:])
         assert "Traceback" not in stderr or "KeyboardInterrupt" in stderr and process.returncode != 0, stderr
         leftovers = [path.name for path in project.iterdir() if path.name.startswith(".") or path.suffix == ".tmp"]
         assert not leftovers, f"temporary files left after SIGINT at {delay} s: {leftovers}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 
-from ._harness import SPECS, compile_outcome
+from ._harness import CASE_SECONDS, SPECS, compile_outcome
 from ._profiles import examples
 from ._specgen import EXAMPLES, WHOLE_FILE_CASES, _whole_file, mutated_specs
 
@@ -26,8 +26,10 @@ def specs_importable() -> Iterator[None]:
 
 def check_mutant(example: str, text: str) -> None:
     """One mutant, compiled as if it sat beside the example it came from (so its imports resolve)."""
+    # The parser reads about 50 kB a second: a file of a megabyte gets a bound to match.
+    seconds = max(CASE_SECONDS, len(text) / 10_000)
     with specs_importable():
-        compile_outcome(text, str(SPECS / f"mutant_{example}"))
+        compile_outcome(text, str(SPECS / f"mutant_{example}"), seconds)
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES))

@@ -3,7 +3,20 @@
 The names, constructor signatures and call conventions are those of
 ``equinox.nn`` 0.13, and for the same PRNG key every layer is initialised with
 bitwise the same parameters. Every layer takes one unbatched example; batch with
-``jax.vmap``.
+``jax.vmap``. An input of the wrong shape raises a ``ValueError`` that names the
+layer, the expected shape and the shape it got.
+
+Deliberate differences from Equinox 0.13:
+
+- Hyperparameters and functions held by layers are static fields, so a plain
+  ``jax.jit(lambda model, x: model(x))`` works over every layer: ``Dropout.p``,
+  every ``inference`` flag, ``BatchNorm.axis_name``, ``MLP.activation``,
+  ``Lambda.fn``, ``Pool.init``/``operation``, ``Shared.where``/``get``. Switch
+  ``inference`` with ``inference_mode`` (``tree_at`` only reaches leaves).
+- ``MLP`` applies its activations as plain elementwise functions.
+- ``BatchNorm`` defaults to ``mode="batch"`` (see its module docstring).
+- ``Sequential`` wraps plain functions among its layers in ``Lambda``.
+- The deprecated ``deterministic=`` and ``elementwise_affine=`` aliases are absent.
 """
 
 from ._activations import PReLU
