@@ -10,8 +10,11 @@ give
   (and BatchNorm state) after them.
 
 The GPT spec's scanned repeat is also held against the same spec with the
-repeat unrolled: stacked parameters equal to the unrolled ones, outputs and
-training losses equal up to floating-point reassociation.
+repeat unrolled: stacked parameters equal to the unrolled ones, outputs,
+training losses and trained parameters equal up to floating-point
+reassociation. Every other comparison is bitwise.
+
+All steps and forward passes are jitted once per model class and reused.
 """
 
 from __future__ import annotations
@@ -224,11 +227,6 @@ CASES = {
 }
 
 
-@functools.cache
-def _load_spec(path: Path) -> ModuleType:
-    return eqxdsl.load(path)
-
-
 def _build(case: Case, cls: type, key: jax.Array) -> tuple[Any, Any]:
     """Builds `cls` as the case says; returns `(model, state)`, state None if stateless."""
     if case.stateful:
@@ -241,7 +239,7 @@ def _models(name: str) -> dict[str, tuple[Any, Any]]:
     """The generated and the handwritten model of a case, from the same key."""
     case = CASES[name]
     key = jax.random.key(0)
-    generated = getattr(_load_spec(EXAMPLES / f"{case.spec}.eqx"), case.model)
+    generated = getattr(eqxdsl.load(EXAMPLES / f"{case.spec}.eqx"), case.model)
     handwritten = getattr(case.twin, case.model)
     return {
         "generated": _build(case, generated, key),

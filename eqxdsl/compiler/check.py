@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
+import importlib.machinery
 import keyword
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from pathlib import Path
 from eqxdsl.compiler import syntax as s
 from eqxdsl.compiler._values import ShapeError, Static, TupleValue, UnknownArray, Value, describe, is_array, static_int
 from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at
+from eqxdsl.compiler.driver import module_name
 from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
 from eqxdsl.compiler.functions import ACTIVATIONS, FUNCTIONS, FnParam, Function, broadcast
 from eqxdsl.compiler.functions import REQUIRED as FN_REQUIRED
@@ -39,7 +41,9 @@ __all__ = ["check_spec", "CheckedSpec", "CheckedModel", "FieldInfo", "MethodInfo
 #: Names the generated code relies on; a spec may not define them.
 RESERVED_NAMES = frozenset(
     {"jax", "jnp", "eqx", "self", "key", "state", "inference", "Callable", "bool", "int", "float", "str", "tuple",
-     "list", "zip", "range", "enumerate", "len", "None", "True", "False", "object", "super", "type"}
+     "list", "zip", "range", "enumerate", "len", "None", "True", "False", "object", "super", "type",
+     # Never emitted, and refused in the output by the renderer's last check.
+     "eval", "exec", "compile", "globals", "locals", "breakpoint"}
 )
 
 _HYPER_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "fn": "fn"}
@@ -2258,7 +2262,7 @@ class _SpecChecker:
             models=self.models,
             imported_models=self.imported,
             python_classes=self.python,
-            module_name=_module_name(path),
+            module_name=module_name(path),
         )
 
     def _spec_import(self, imp: s.SpecImport) -> None:
@@ -2293,20 +2297,14 @@ class _SpecChecker:
             if keyword.iskeyword(part) or not part.isidentifier():
                 r.error(imp, f"{imp.module!r} is not a valid module name")
                 return
-        try:
-            found = importlib.util.find_spec(imp.module)
-        except (ImportError, ValueError) as error:
-            found = None
-            reason = str(error)
-        else:
-            reason = ""
-        if found is None or found.origin is None or not found.origin.endswith(".py"):
-            r.error(imp, f"cannot find the Python module {imp.module!r}" + (f" ({reason})" if reason else ""), hint="it must be importable (on sys.path) and be Python source")
+        origin = _locate_module(imp.module)
+        if origin is None:
+            r.error(imp, f"cannot find the Python module {imp.module!r}", hint="it must be importable (on sys.path) and be Python source")
             return
         try:
-            tree = ast.parse(Path(found.origin).read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, UnicodeDecodeError) as error:
-            r.error(imp, f"cannot read {found.origin}: {error}")
+            tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as error:
+            r.error(imp, f"cannot read {origin}: {error}")
             return
         cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == imp.name), None)
         if cls is None:
@@ -2352,6 +2350,32 @@ class _SpecChecker:
             dims |= set(value.symbols) - arg_names
             shape.append(value)
         return TensorType(node.dtype, tuple(shape))
+
+
+def _locate_module(dotted_name: str) -> str | None:
+    """The source file of a Python module, found on sys.path without running any code.
+
+    `importlib.util.find_spec("pkg.mod")` would import (run) `pkg/__init__.py`;
+    this walks the package levels with the path finder alone, which only looks
+    at the file system.
+    """
+    search: list[str] | None = list(sys.path)
+    parts = dotted_name.split(".")
+    found = None
+    for depth in range(1, len(parts) + 1):
+        if search is None:
+            return None
+        try:
+            found = importlib.machinery.PathFinder.find_spec(".".join(parts[:depth]), search)
+        except (ImportError, ValueError, OSError):
+            return None
+        if found is None:
+            return None
+        locations = found.submodule_search_locations
+        search = list(locations) if locations is not None else None
+    if found.origin is None or not found.origin.endswith(".py"):
+        return None
+    return found.origin
 
 
 def _signature_dim(node: s.Expr) -> Dim | None:
@@ -2415,17 +2439,6 @@ def _default_value(node: ast.expr | None) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         return Dim.const(value)
     return value
-
-
-def _module_name(path: str) -> str:
-    stem = Path(path).name
-    for suffix in (".eqx",):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "spec"
-    if cleaned[0].isdigit():
-        cleaned = "_" + cleaned
-    return cleaned
 
 
 def _finish_model(checker: _ModelChecker) -> None:

@@ -86,6 +86,11 @@ def module_name(spec_path: str | os.PathLike) -> str:
     return "_" + cleaned if cleaned[0].isdigit() else cleaned
 
 
+def shadows_module(name: str) -> bool:
+    """Whether a generated module called `name` would hide a module the generated code (or Python) needs."""
+    return name in _RESERVED_MODULES or name in sys.stdlib_module_names
+
+
 def output_path(spec_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Where the module generated from `spec_path` goes: beside it, or in the folder `out`."""
     spec_path = Path(spec_path)
@@ -203,6 +208,10 @@ class _Session:
 
         if resolved in self.checked:
             return self.checked[resolved]
+        name = module_name(display_path)
+        if shadows_module(name):
+            message = f"this spec would generate a module named {name!r}, which shadows the Python module {name!r}"
+            raise CompileError([diagnostic_at(text, display_path, 1, 1, message, hint="rename the spec file")])
         self.in_progress.append(resolved)
         self.dependencies[resolved] = []
         try:
@@ -230,20 +239,26 @@ class _Session:
             )
             return CompileError((*extra, located))
 
-        display = os.path.normpath(os.path.join(os.path.dirname(importer), path))
-        resolved = (importer_resolved.parent / path).resolve()
+        if "\x00" in path:
+            raise error(f"invalid spec path {path!r}: it holds a NUL character")
         if not path.endswith(SPEC_SUFFIX):
             raise error(f"an imported spec must be a {SPEC_SUFFIX} file, got {path!r}")
+        display = os.path.normpath(os.path.join(os.path.dirname(importer), path))
+        try:
+            resolved = (importer_resolved.parent / path).resolve()
+            is_file = resolved.is_file()
+        except (OSError, ValueError) as failure:
+            raise error(f"invalid spec path {path!r}: {failure}") from None
         if resolved.parent != importer_resolved.parent:
             raise error(
                 f"{path!r} is not in the folder of the importing spec",
                 hint="keep imported specs beside the spec that imports them: the generated "
                 f"`from {module_name(path)} import ...` finds their modules there",
             )
-        if not resolved.is_file():
+        if not is_file:
             raise error(f"cannot find the imported spec {path!r} (looked for {display})")
         name = module_name(resolved)
-        if name in _RESERVED_MODULES or name in sys.stdlib_module_names:
+        if shadows_module(name):
             raise error(
                 f"the spec {path!r} would generate a module named {name!r}, which shadows the Python module {name!r}",
                 hint="rename the spec file",

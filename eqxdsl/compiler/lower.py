@@ -448,16 +448,24 @@ def _static_ast(value: Static) -> ast.expr:
 
 
 def _if_else(test: ast.expr, origin: int | None, then: list[ir.Statement], orelse: list[ir.Statement]) -> list[ir.Statement]:
-    """`if test:` and, for the other branch, `if not test:`.
-
-    Conditions are static (hyperparameters, layer presence) and free of side
-    effects, so testing twice is exact; it keeps every header a plain `if`.
-    """
-    out = [_compound(ast.If(test, [ast.Pass()], []), origin, then)] if then else []
-    if orelse:
-        negated = _negate(test)
-        out.append(_compound(ast.If(negated, [ast.Pass()], []), origin, orelse))
+    """`if test:` with its `else:` branch; an `else:` holding only an if chain becomes `elif`."""
+    if not then:
+        return [_compound(ast.If(_negate(test), [ast.Pass()], []), origin, orelse)] if orelse else []
+    out = [_compound(ast.If(test, [ast.Pass()], []), origin, then)]
+    if _is_if_chain(orelse):
+        first = orelse[0]
+        out.append(ir.Statement("el" + first.code, first.origin, first.body))
+        out.extend(orelse[1:])
+    elif orelse:
+        out.append(ir.Statement("else:", None, tuple(orelse)))
     return out
+
+
+def _is_if_chain(block: list[ir.Statement]) -> bool:
+    """Whether a block is exactly one `if` statement with its `elif`/`else` continuations."""
+    if not block or not block[0].body or not block[0].code.startswith("if "):
+        return False
+    return all(statement.body and statement.code.startswith(("elif ", "else:")) for statement in block[1:])
 
 
 def _negate(test: ast.expr) -> ast.expr:
@@ -520,7 +528,9 @@ class _MethodLowerer:
         if stochastic:
             args.append(ir.Arg("key", "jax.Array | None", "None", kw_only=True))
         if stochastic or info.call_inference:
-            args.append(ir.Arg("inference", "bool", "False", kw_only=True))
+            # None leaves each layer's own `inference` field in charge (what
+            # `eqx.nn.inference_mode` sets); True or False overrides it.
+            args.append(ir.Arg("inference", "bool | None", "None", kw_only=True))
         body: list[ir.Statement] = []
         for dim in sorted(info.used_dims):
             if dim in info.call_dims and dim not in self.model.init_dims:
@@ -562,7 +572,9 @@ class _MethodLowerer:
         text = f"Maps {inputs or 'nothing'} to {result}." if not isinstance(result, TupleValue) else f"Maps {inputs or 'nothing'} to {', '.join(map(str, result.items))}."
         notes = []
         if info.stochastic:
-            notes.append("`key` drives the random parts; it may be None when `inference` is true.")
+            notes.append("`key` drives the random parts; it may be None in inference mode.")
+        if info.stochastic or info.call_inference:
+            notes.append("`inference`, when True or False, overrides the layers' own `inference` fields (which `eqx.nn.inference_mode` sets).")
         if info.stateful:
             notes.append("`state` holds the running statistics; the updated state is returned beside the output.")
         return text + ("\n\n" + " ".join(notes) if notes else "")

@@ -40,6 +40,14 @@ class _IndentError(Exception):
         self.expected = expected
 
 
+class _TabError(Exception):
+    """A line whose indentation compares differently with tabs of width 8 and of width 1."""
+
+    def __init__(self, token: Token):
+        super().__init__("inconsistent use of tabs and spaces")
+        self.token = token
+
+
 class _EqxIndenter(Indenter):
     """Turns leading whitespace into `_INDENT`/`_DEDENT` tokens, as Python does."""
 
@@ -50,6 +58,12 @@ class _EqxIndenter(Indenter):
     DEDENT_type = "_DEDENT"
     tab_len = 8
 
+    def process(self, stream):
+        # Each level's width with a tab counted as one column, to detect
+        # tab/space mixes whose meaning depends on the tab width (as Python does).
+        self._narrow_levels = [0]
+        return super().process(stream)
+
     def handle_NL(self, token: Token) -> Iterator[Token]:
         # Same as lark's, except that a bad dedent reports where it happened.
         if self.paren_level > 0:
@@ -57,16 +71,28 @@ class _EqxIndenter(Indenter):
         yield token
         indent_str = token.rsplit("\n", 1)[1]
         indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+        narrow = indent_str.count(" ") + indent_str.count("\t")
+        if not _same_order(indent, narrow, self.indent_level[-1], self._narrow_levels[-1]):
+            raise _TabError(token)
         if indent > self.indent_level[-1]:
             self.indent_level.append(indent)
+            self._narrow_levels.append(narrow)
             yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
             return
         open_blocks = list(self.indent_level)
         while indent < self.indent_level[-1]:
             self.indent_level.pop()
+            self._narrow_levels.pop()
+            if not _same_order(indent, narrow, self.indent_level[-1], self._narrow_levels[-1]):
+                raise _TabError(token)
             yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
         if indent != self.indent_level[-1]:
             raise _IndentError(token, indent, open_blocks)
+
+
+def _same_order(wide: int, narrow: int, wide_level: int, narrow_level: int) -> bool:
+    """Whether an indentation compares the same to a block's with tabs of width 8 and of width 1."""
+    return (wide > wide_level) == (narrow > narrow_level) and (wide == wide_level) == (narrow == narrow_level)
 
 
 def _cache_file() -> str | None:
@@ -148,6 +174,14 @@ def _string_value(token: Token) -> str:
         except (SyntaxError, ValueError, Warning) as error:
             raise _SpecError(_tok_pos(token), f"invalid string literal: {error}") from None
     return value
+
+
+def _number(token: Token, kind: type) -> int | float:
+    """The value of a number token; Python's rules decide where `_` may stand (`1_000`, not `1__0` or `1_`)."""
+    try:
+        return kind(str(token))
+    except ValueError:
+        raise _SpecError(_tok_pos(token), f"invalid number {str(token)!r}", hint="an underscore may only stand between two digits, as in 1_000") from None
 
 
 @v_args(inline=True, meta=True)
@@ -427,10 +461,10 @@ class _ToSyntax(Transformer):
         return s.Name(id=str(token), pos=_tok_pos(token))
 
     def int_literal(self, meta, token):
-        return s.Constant(value=int(str(token)), pos=_tok_pos(token))
+        return s.Constant(value=_number(token, int), pos=_tok_pos(token))
 
     def float_literal(self, meta, token):
-        return s.Constant(value=float(str(token)), pos=_tok_pos(token))
+        return s.Constant(value=_number(token, float), pos=_tok_pos(token))
 
     def string_literal(self, meta, token):
         return s.Constant(value=_string_value(token), pos=_tok_pos(token))
@@ -615,11 +649,16 @@ def _end_of_previous_line(source: str, token: Token) -> tuple[int, int]:
     return line, len(text) + 1
 
 
+#: How deep the parse tree may nest (brackets, calls, operators, blocks): beyond
+#: it, the recursive later stages (and Python's own compiler) would overflow.
+MAX_NESTING = 200
+
+
 def parse_spec(source: str, path: str) -> s.SpecFile:
     """Parse the text of a `.eqx` file.
 
     Args:
-        source: the spec's text.
+        source: the spec's text (a leading byte-order mark is skipped).
         path: the path shown in diagnostics (and kept on the result).
 
     Returns:
@@ -628,6 +667,9 @@ def parse_spec(source: str, path: str) -> s.SpecFile:
     Raises:
         CompileError: with one diagnostic for the first syntax error.
     """
+    if source.startswith("\ufeff"):
+        source = source[1:]
+    _check_encodable(source, path)
     parser = _parser()
     text = source if source.endswith("\n") else source + "\n"
     try:
@@ -648,8 +690,23 @@ def parse_spec(source: str, path: str) -> s.SpecFile:
                 )
             ]
         ) from None
+    except _TabError as error:
+        line = error.token.end_line
+        raise CompileError(
+            [
+                diagnostic_at(
+                    source,
+                    path,
+                    line,
+                    1,
+                    "inconsistent use of tabs and spaces in indentation",
+                    hint="indent with spaces only (or tabs only, the same way on every line of a block)",
+                )
+            ]
+        ) from None
     except UnexpectedInput as error:
         raise CompileError([_syntax_error(error, source, path, parser)]) from None
+    _check_nesting(tree, source, path)
     try:
         return _ToSyntax(path, source).transform(tree)
     except VisitError as error:
@@ -670,3 +727,36 @@ def parse_spec(source: str, path: str) -> s.SpecFile:
                 ]
             ) from None
         raise
+
+
+def _check_encodable(source: str, path: str) -> None:
+    """Reject a lone surrogate (what undecodable bytes become under `surrogateescape`)."""
+    for index, char in enumerate(source):
+        if "\ud800" <= char <= "\udfff":
+            line = source.count("\n", 0, index) + 1
+            column = index - (source.rfind("\n", 0, index) + 1) + 1
+            message = f"the spec is not valid Unicode text (lone surrogate U+{ord(char):04X})"
+            raise CompileError([diagnostic_at(source, path, line, column, message, hint="save the file as UTF-8")])
+
+
+#: Rules whose children start an expression: a nesting error points at that start.
+_EXPRESSION_HOLDERS = frozenset(
+    {"assign", "bare_tuple", "aug_assign", "return_stmt", "for_stmt", "if_stmt", "elif_clause", "definition",
+     "repeat_value", "param_value", "buffer_value", "frozen_value", "hyper_param", "model_if", "model_elif", "dims"}
+)
+
+
+def _check_nesting(tree: lark.Tree, source: str, path: str) -> None:
+    """Report the first place where the tree nests deeper than `MAX_NESTING`, without recursing."""
+    stack = [(tree, 1, tree.meta)]
+    while stack:
+        node, depth, anchor = stack.pop()
+        if depth > MAX_NESTING:
+            meta = anchor if not anchor.empty else node.meta
+            line, column = (meta.line, meta.column) if not meta.empty else (1, 1)
+            message = f"nested too deeply (more than {MAX_NESTING} levels of brackets, calls, operators and blocks)"
+            raise CompileError([diagnostic_at(source, path, line, column, message, hint="split the expression with intermediate variables")])
+        holder = node.data in _EXPRESSION_HOLDERS
+        for child in reversed(node.children):
+            if isinstance(child, lark.Tree):
+                stack.append((child, depth + 1, child.meta if holder else anchor))

@@ -71,14 +71,23 @@ def _expr(code: object) -> str:
 
 
 def _stmt(code: object, body: tuple) -> str:
-    """One statement; a compound statement's header (ending in `:`) when it has a body."""
+    """One statement; a compound statement's header (ending in `:`) when it has a body.
+
+    Headers are `for`, `if`, `with` and `while`, and the continuations `elif
+    <test>:` and `else:` (whose place after an `if` the final compile checks).
+    """
     if body:
         if not isinstance(code, str) or not code.endswith(":"):
             raise InternalCompilerError(f"a compound statement's header must end in ':', got {code!r}")
-        tree = _parse_one(code + " pass", "exec", "a compound statement")
+        if code == "else:":
+            return code
+        # `elif <test>:` is checked as the `if <test>:` it continues.
+        probe = code[2:] if code.startswith("elif ") else code
+        tree = _parse_one(probe + " pass", "exec", "a compound statement")
         compound = (ast.For, ast.If, ast.With, ast.While)
-        if len(tree.body) != 1 or not isinstance(tree.body[0], compound):
-            raise InternalCompilerError(f"not a for/if/with/while header: {code!r}")
+        header = tree.body[0] if len(tree.body) == 1 else None
+        if not isinstance(header, compound) or len(header.body) != 1 or not isinstance(header.body[0], ast.Pass) or getattr(header, "orelse", None):
+            raise InternalCompilerError(f"not a for/if/elif/else/with/while header: {code!r}")
         return code
     tree = _parse_one(code, "exec", "a statement")
     if len(tree.body) != 1 or not isinstance(tree.body[0], _SIMPLE_STATEMENTS):

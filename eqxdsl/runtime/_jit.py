@@ -35,7 +35,7 @@ import functools
 import operator
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import jax
@@ -198,7 +198,7 @@ class _OutputLayout:
         # Non-array outputs need not be hashable.
         return len(self.statics)
 
-    def rebuild(self, arrays: list[Any]) -> Any:
+    def rebuild(self, arrays: Sequence[Any]) -> Any:
         output = self.treedef.unflatten(arrays if self.all_arrays else _merge(self.statics, arrays))
         if self.slots is None:
             self.slots = _module_slots(output, arrays)
@@ -234,7 +234,7 @@ class _Unpacked:
 
     def __init__(self, layout: _OutputLayout, arrays: Any):
         self.layout = layout
-        self.arrays = list(arrays)
+        self.arrays = arrays
 
 
 jtu.register_pytree_node(_PackedOutput, lambda packed: (packed.arrays, packed.layout), _Unpacked)

@@ -54,14 +54,24 @@ def _failure_key(error: BaseException) -> str:
     return f"{type(error).__name__} at {where}: {message}"
 
 
-def _counted(name: str, check: Callable[[object], None], counts: Counter, deadline: float) -> Callable[[object], None]:
-    """`check`, counting its cases under `name` and doing nothing once the time is up."""
+def _counted(
+    name: str, check: Callable[[object], None], counts: Counter, deadline: float, failing: dict[str, str]
+) -> Callable[[object], None]:
+    """`check`, counting its cases under `name`, doing nothing once the time is up.
+
+    The last failing case seen for each distinct failure is kept in `failing`:
+    hypothesis replays the shrunk (minimal) case last.
+    """
 
     def one_case(case: object) -> None:
         if time.monotonic() >= deadline:
             return
         counts[name] += 1
-        check(case)
+        try:
+            check(case)
+        except Exception as error:
+            failing[f"[{name}] {_failure_key(error)}"] = repr(case)
+            raise
 
     return one_case
 
@@ -71,6 +81,7 @@ def run(minutes: float, out=sys.stdout) -> int:
     deadline = time.monotonic() + minutes * 60
     counts: Counter[str] = Counter()
     failures: dict[str, str] = {}
+    failing_cases: dict[str, str] = {}
     batch_settings = settings(
         max_examples=_BATCH,
         deadline=None,
@@ -86,14 +97,13 @@ def run(minutes: float, out=sys.stdout) -> int:
                 break
 
             try:
-                batch_settings(given(strategy)(_counted(name, check, counts, deadline)))()
+                batch_settings(given(strategy)(_counted(name, check, counts, deadline, failing_cases)))()
             except Exception as error:  # a property failed: report each distinct failure once, keep fuzzing
                 for failure in _leaves(error):
                     key = f"[{name}] {_failure_key(failure)}"
                     if key not in failures:
-                        notes = "\n".join(getattr(failure, "__notes__", []) or getattr(error, "__notes__", []))
-                        failures[key] = notes
-                        print(f"FAILURE {key}\n{notes[:3000]}\n", file=out, flush=True)
+                        failures[key] = case = failing_cases.get(key, "(case not recorded)")
+                        print(f"FAILURE {key}\nminimal case: {case[:3000]}\n", file=out, flush=True)
         elapsed = minutes * 60 - (deadline - time.monotonic())
         print(f"{elapsed / 60:5.1f} min: {sum(counts.values())} cases {dict(counts)}", file=out, flush=True)
     print(f"cases: {sum(counts.values())} ({', '.join(f'{k}: {v}' for k, v in counts.items())})", file=out)

@@ -294,3 +294,12 @@ def test_generated_code_never_calls_eval_or_exec():
     for smuggled in ("eval('1')", "exec('x = 1')", "__import__('os')", "open('f')", "x.__class__"):
         with pytest.raises(AssertionError):
             check_generated(good + f"\n_ = {smuggled}\n")
+
+
+@pytest.mark.parametrize("name", ["nope", "open", "exit", "vars", "os", "print('hi')"])
+def test_names_in_static_conditions_are_resolved(name):
+    """A model-level `if` may test hyperparameters and sizes only: other names are located errors."""
+    text = spec().replace("    drop = Dropout(0.5)\n", f"    drop = Dropout(0.5)\n    if width > 1 or {name}:\n        extra = Linear(out_features=width)\n")
+    outcome = compile_outcome(text, "net.eqx")
+    assert isinstance(outcome, CompileError), f"`if width > 1 or {name}:` compiled"
+    assert any(d.line == 7 for d in outcome.diagnostics), outcome
