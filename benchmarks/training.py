@@ -44,7 +44,7 @@ from benchmarks._harness import Timing, format_us, markdown_table, time_interlea
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 TARGET_TOLERANCE = 0.03
-ROUNDS = 25
+ROUNDS = 15
 # Each pipelined sample runs back-to-back steps for about this long.
 SAMPLE_SECONDS = 0.04
 

@@ -34,9 +34,7 @@ def load_data():
     """The 1797 images scaled to [0, 1] as `(N, 1, 8, 8)`, split 75/25, stratified."""
     images, labels = load_digits(return_X_y=True)
     images = (images / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    return train_test_split(
-        images, labels, test_size=0.25, stratify=labels, random_state=SEED
-    )
+    return train_test_split(images, labels, test_size=0.25, stratify=labels, random_state=SEED)
 
 
 def loss_fn(model, images, labels, key):
@@ -66,16 +64,13 @@ def main():
         return eqx.apply_updates(model, updates), opt_state, loss
 
     rng = np.random.default_rng(SEED)
-    steps_per_epoch = (
-        len(x_train) // BATCH_SIZE
-    )  # full batches only: one compiled shape
+    steps_per_epoch = len(x_train) // BATCH_SIZE  # full batches only: one compiled shape
     with tqdm(range(EPOCHS), desc="training", unit="epoch") as epochs:
         for epoch in epochs:
             order = rng.permutation(len(x_train))
-            for i, step_key in enumerate(
-                jax.random.split(jax.random.fold_in(train_key, epoch), steps_per_epoch)
-            ):
-                batch = order[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]
+            epoch_keys = jax.random.split(jax.random.fold_in(train_key, epoch), steps_per_epoch)
+            for step, step_key in enumerate(epoch_keys):
+                batch = order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE]
                 model, opt_state, loss = train_step(
                     model, opt_state, x_train[batch], y_train[batch], step_key
                 )

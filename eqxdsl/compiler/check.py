@@ -499,6 +499,7 @@ class _ModelChecker:
 
         def claim(name: str, where: s.Node, what: str) -> bool:
             if not _check_identifier(self.r, where, name, what):
+                self.broken.add(name)
                 return False
             if name in names:
                 first = names[name].pos.line
@@ -508,8 +509,10 @@ class _ModelChecker:
             return True
 
         for param in node.params:
-            if not claim(param.name, param, "hyperparameter"):
+            if not claim(param.name, param, "hyperparameter") and param.name in names:
                 continue
+            # A hyperparameter with a refused name is still declared (the spec
+            # fails anyway), so that its uses raise no follow-on errors.
             self.model.hypers.append(self._hyper(param))
         forward_inputs = [i for i in _walk_items(node.items) if isinstance(i, s.InputDecl)]
         # Input sizes may be used by definitions (`Linear(out_features=D)`): a
@@ -545,6 +548,12 @@ class _ModelChecker:
             self.r.error(node, f"model {node.name} has no forward method", hint="add `forward:` with the computation")
         if "forward" not in self.model.methods and forward_inputs:
             self.r.error(forward_inputs[0], "inputs are declared but the model has no forward method")
+        for test in _model_conditions(node.items):
+            # The test is written into __init__: it must resolve like any other build-time value.
+            try:
+                self.static_eval(test)
+            except _Abort:
+                pass
         # Method signatures, so that methods can call each other in any order.
         for info in self.model.methods.values():
             self._signature(info, forward_inputs)
@@ -762,6 +771,7 @@ class _ModelChecker:
         seen = set()
         for name, type_node, where in declared:
             if not _check_identifier(self.r, where, name, "input"):
+                self.broken.add(name)
                 continue
             if name in seen:
                 self.r.error(where, f"input {name!r} is declared twice")
@@ -1130,7 +1140,7 @@ class _ModelChecker:
         if name == "key" and self.current is not None:
             self.r.error(node, "key is managed by the compiler; it may only be passed to a sampling function such as normal(key, shape)")
             raise _Abort
-        if name in self.broken:
+        if name in self.broken or name in self.spec.failed_imports:
             raise _Abort
         candidates = list(scope.variables) if scope else []
         candidates += self._static_names() + list(self.model.fields) + list(FUNCTIONS) + list(self.model.methods)
@@ -1568,7 +1578,7 @@ class _ModelChecker:
             if self.layer_class(name) is not None:
                 self.r.error(func, f"{name}(...) builds a layer; define it as a field (name = {name}(...)) and call the field")
                 raise _Abort
-            if name in self.broken:
+            if name in self.broken or name in self.spec.failed_imports:
                 raise _Abort
             candidates = list(scope.variables) + list(model.fields) + list(FUNCTIONS) + list(model.methods) + ["map"]
             self.r.error(func, f"unknown function or layer {name!r}", hint=_did_you_mean(name, candidates))
@@ -1866,6 +1876,28 @@ def _walk_items(items):
         if isinstance(item, s.ModelIf):
             yield from _walk_items(item.body)
             yield from _walk_items(item.orelse)
+
+
+def _model_conditions(items) -> list[s.Expr]:
+    """The tests of the model-level `if`s, outer ones first."""
+    tests = []
+    for item in items:
+        if isinstance(item, s.ModelIf):
+            tests.append(item.test)
+            tests.extend(_model_conditions(item.body))
+            tests.extend(_model_conditions(item.orelse))
+    return tests
+
+
+def _names_in(node: object) -> set[str]:
+    """Every name an expression reads."""
+    if isinstance(node, s.Name):
+        return {node.id}
+    if isinstance(node, tuple):
+        return set().union(*(_names_in(item) for item in node)) if node else set()
+    if isinstance(node, s.Node):
+        return set().union(*(_names_in(value) for key, value in vars(node).items() if key != "pos"))
+    return set()
 
 
 def _items_with_conditions(items, conditions: tuple[str, ...] = ()):
@@ -2276,6 +2308,7 @@ class _SpecChecker:
             model = checked.models.get(item.name)
             if model is None:
                 self.reporter.error(item, f"{imp.path} has no model {item.name!r}", hint=_did_you_mean(item.name, checked.models))
+                self.failed_imports.add(item.local_name)
                 continue
             local = item.local_name
             if not _check_identifier(self.reporter, item, local, "imported name"):
@@ -2286,6 +2319,13 @@ class _SpecChecker:
             self.imported[local] = (checked.module_name, model)
 
     def _python_import(self, imp: s.PythonImport) -> None:
+        # Until the class is found, uses of its name are follow-on errors, not reported again.
+        self.failed_imports.add(imp.local_name)
+        self._read_python_class(imp)
+        if imp.local_name in self.python_layers:
+            self.failed_imports.discard(imp.local_name)
+
+    def _read_python_class(self, imp: s.PythonImport) -> None:
         r = self.reporter
         local = imp.local_name
         if not _check_identifier(r, imp, local, "imported name"):
@@ -2472,6 +2512,9 @@ def _finish_model(checker: _ModelChecker) -> None:
     for name, (_, value) in model.constants.items():
         if value.kind == "int" and isinstance(value.value, Dim):
             note([value.value])
+    # An input size tested by a model-level `if` decides which fields exist.
+    for test in _model_conditions(model.node.items):
+        note([Dim.symbol(name) for name in _names_in(test)])
     model.init_dims = init_dims
     for method in model.methods.values():
         for dim, where in method.used_dims.items():

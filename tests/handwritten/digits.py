@@ -36,11 +36,16 @@ class DigitsCNN(eqx.Module):
         self.p = p
 
     def __call__(
-        self, x: jax.Array, *, key: jax.Array | None = None, inference: bool = False
+        self,
+        x: jax.Array,
+        *,
+        key: jax.Array | None = None,
+        inference: bool | None = None,
     ) -> jax.Array:
         """Maps one image of shape `(1, 8, 8)` to `(num_classes,)` logits.
 
-        `key` drives the dropout; it may be omitted when `inference` is true.
+        `key` drives the dropout; it may be omitted in inference mode. `inference`,
+        when given, overrides the dropout's own flag (which `eqx.nn.inference_mode` sets).
         """
         x = jax.nn.relu(self.conv1(x))
         x = jax.nn.relu(self.conv2(x))

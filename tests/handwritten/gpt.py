@@ -35,9 +35,17 @@ class Block(eqx.Module):
         self.p = p
 
     def __call__(
-        self, x: jax.Array, *, key: jax.Array | None = None, inference: bool = False
+        self,
+        x: jax.Array,
+        *,
+        key: jax.Array | None = None,
+        inference: bool | None = None,
     ) -> jax.Array:
-        """Maps a sequence `(T, dim)` to `(T, dim)`; position t attends to positions <= t."""
+        """Maps a sequence `(T, dim)` to `(T, dim)`; position t attends to positions <= t.
+
+        `key` drives the dropout (it may be omitted in inference mode); `inference`,
+        when given, overrides the layers' own flags.
+        """
         if key is None:
             attn_key = attn_drop_key = mlp_drop_key = None
         else:
@@ -97,9 +105,13 @@ class GPT(eqx.Module):
         tokens: jax.Array,
         *,
         key: jax.Array | None = None,
-        inference: bool = False,
+        inference: bool | None = None,
     ) -> jax.Array:
-        """Maps integer tokens `(T,)`, T <= ctx, to next-token logits `(T, vocab)`."""
+        """Maps integer tokens `(T,)`, T <= ctx, to next-token logits `(T, vocab)`.
+
+        `key` drives the dropout (it may be omitted in inference mode); `inference`,
+        when given, overrides the layers' own flags.
+        """
         T = tokens.shape[0]
         x = jax.vmap(self.embed)(tokens) + self.pos[:T]
         block_params, block_static = eqx.partition(self.blocks, eqx.is_array)

@@ -334,8 +334,12 @@ def test_pool_errors_and_gradient():
         nn.MaxPool2d(2)(jnp.ones((3, 4)))
     with pytest.raises(ValueError, match="larger than the kernel size"):
         nn.MaxPool1d(2, padding=3)(jnp.ones((1, 5)))
-    grad = jax.grad(lambda x: nn.MaxPool1d(2, 2)(x).sum())(jnp.array([[1.0, 3.0, 2.0, 0.0]]))
-    np.testing.assert_array_equal(grad, [[0.0, 1.0, 1.0, 0.0]])
+    x = jnp.array([[1.0, 3.0, 2.0, 0.0]])
+    for pool, expected in [(nn.MaxPool1d(2, 2), [[0.0, 1.0, 1.0, 0.0]]), (nn.AvgPool1d(2, 2), [[0.5] * 4])]:
+        loss = lambda x: pool(x).sum()
+        np.testing.assert_array_equal(jax.grad(loss)(x), expected)
+        # Under jit the start value of the window reduction must stay a constant.
+        np.testing.assert_array_equal(jax.jit(jax.grad(loss))(x), expected)
 
 
 def test_replacing_parameters_with_tree_at():

@@ -471,7 +471,7 @@ def _nesting(draw, text: str) -> str:
     return text.replace("        return ", f"        x = {expr}\n        return ", 1)
 
 
-def _whole_file(kind: str) -> str:
+def whole_file(kind: str) -> str:
     if kind == "empty":
         return ""
     if kind == "blank":
@@ -481,7 +481,9 @@ def _whole_file(kind: str) -> str:
     if kind == "megabyte_comment":
         return "#" + "c" * 1_000_000 + "\n" + EXAMPLES["mlp.eqx"]
     if kind == "megabyte_docstring":
-        return EXAMPLES["mlp.eqx"].replace('"""`depth`', '"""' + "d\\'\"{{ }}\n" * 125_000 + "`depth`", 1)
+        return EXAMPLES["mlp.eqx"].replace(
+            '"""`depth`', '"""' + "d\\'\"{{ }}\n" * 125_000 + "`depth`", 1
+        )
     if kind == "megabyte_name":
         return EXAMPLES["mlp.eqx"].replace("width", "w" * 1_000_000)
     if kind == "megabyte":
@@ -548,7 +550,7 @@ def mutated_specs(draw, slow_files: bool = False) -> tuple[str, str]:
     )
     if kind == "file":
         cases = WHOLE_FILE_CASES + (SLOW_FILE_CASES if slow_files else ())
-        return name, _whole_file(draw(st.sampled_from(cases)))
+        return name, whole_file(draw(st.sampled_from(cases)))
     edit = {
         "tokens": _token_edit,
         "bytes": _byte_edit,

@@ -30,12 +30,22 @@ _BATCH = 25
 
 
 def _properties() -> list[tuple[str, st.SearchStrategy, Callable[[object], None]]]:
-    names = st.sampled_from(test_injection.HOSTILE_NAMES) | st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
+    names = st.sampled_from(test_injection.HOSTILE_NAMES) | st.from_regex(
+        r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True
+    )
     positions = st.sampled_from(sorted(test_injection.DEFAULTS))
     return [
         ("valid specs", valid_specs(), test_valid_specs.check_valid_spec),
-        ("mutated specs", mutated_specs(slow_files=True), lambda case: test_mutations.check_mutant(*case)),
-        ("hostile names", st.tuples(names, positions), lambda case: test_injection.check_hostile_name(*case)),
+        (
+            "mutated specs",
+            mutated_specs(slow_files=True),
+            lambda case: test_mutations.check_mutant(*case),
+        ),
+        (
+            "hostile names",
+            st.tuples(names, positions),
+            lambda case: test_injection.check_hostile_name(*case),
+        ),
         ("corrupted checkpoints", st.data(), test_checkpoint.check_corruption),
     ]
 
@@ -49,13 +59,19 @@ def _leaves(error: BaseException) -> list[BaseException]:
 
 def _failure_key(error: BaseException) -> str:
     last = traceback.extract_tb(error.__traceback__)[-1:] or [None]
-    where = f"{last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno}" if last[0] else "?"
+    where = (
+        f"{last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno}" if last[0] else "?"
+    )
     message = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
     return f"{type(error).__name__} at {where}: {message}"
 
 
 def _counted(
-    name: str, check: Callable[[object], None], counts: Counter, deadline: float, failing: dict[str, str]
+    name: str,
+    check: Callable[[object], None],
+    counts: Counter,
+    deadline: float,
+    failing: dict[str, str],
 ) -> Callable[[object], None]:
     """`check`, counting its cases under `name`, doing nothing once the time is up.
 
@@ -97,16 +113,35 @@ def run(minutes: float, out=sys.stdout) -> int:
                 break
 
             try:
-                batch_settings(given(strategy)(_counted(name, check, counts, deadline, failing_cases)))()
-            except Exception as error:  # a property failed: report each distinct failure once, keep fuzzing
+                batch_settings(
+                    given(strategy)(
+                        _counted(name, check, counts, deadline, failing_cases)
+                    )
+                )()
+            except (
+                Exception
+            ) as error:  # a property failed: report each distinct failure once, keep fuzzing
                 for failure in _leaves(error):
                     key = f"[{name}] {_failure_key(failure)}"
                     if key not in failures:
-                        failures[key] = case = failing_cases.get(key, "(case not recorded)")
-                        print(f"FAILURE {key}\nminimal case: {case[:3000]}\n", file=out, flush=True)
+                        failures[key] = case = failing_cases.get(
+                            key, "(case not recorded)"
+                        )
+                        print(
+                            f"FAILURE {key}\nminimal case: {case[:3000]}\n",
+                            file=out,
+                            flush=True,
+                        )
         elapsed = minutes * 60 - (deadline - time.monotonic())
-        print(f"{elapsed / 60:5.1f} min: {sum(counts.values())} cases {dict(counts)}", file=out, flush=True)
-    print(f"cases: {sum(counts.values())} ({', '.join(f'{k}: {v}' for k, v in counts.items())})", file=out)
+        print(
+            f"{elapsed / 60:5.1f} min: {sum(counts.values())} cases {dict(counts)}",
+            file=out,
+            flush=True,
+        )
+    print(
+        f"cases: {sum(counts.values())} ({', '.join(f'{k}: {v}' for k, v in counts.items())})",
+        file=out,
+    )
     print(f"distinct failures: {len(failures)}", file=out)
     for key in failures:
         print(f"  {key}", file=out)
@@ -114,8 +149,12 @@ def run(minutes: float, out=sys.stdout) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m tests.robustness.fuzz", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=20.0, help="how long to run (default 20)")
+    parser = argparse.ArgumentParser(
+        prog="python3 -m tests.robustness.fuzz", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=20.0, help="how long to run (default 20)"
+    )
     arguments = parser.parse_args(argv)
     return run(arguments.minutes)
 

@@ -38,18 +38,82 @@ TEMPLATE = '''model {model}({hyper}: int = 4):
             {local} = drop({loop}({local}))
         return {method}({local})
 '''
-DEFAULTS = dict(model="Net", hyper="width", input="x", field="lin", method="squash", local="h", loop="layer")
+DEFAULTS = dict(
+    model="Net",
+    hyper="width",
+    input="x",
+    field="lin",
+    method="squash",
+    local="h",
+    loop="layer",
+)
 
 # Names the generated code itself relies on: a spec may not take them.
 SHADOWING = ("jax", "jnp", "eqx", "key", "self", "state", "inference")
 HOSTILE_NAMES = SHADOWING + (
-    "__import__", "__class__", "__init__", "__dict__", "__builtins__", "__call__", "__",
-    "lambda", "class", "def", "import", "None", "True", "async", "await", "match", "_",
-    "os", "sys", "print", "open", "eval", "exec", "compile", "globals", "getattr", "super", "object",
-    "tuple", "enumerate", "len", "zip", "int", "float", "Callable", "Module", "field", "nn",
-    "x_key", "lin_key", "other_key", "drop_key", "keys", "i", "k", "layer_params", "other_params",
-    "other_static", "_other_step", "xs", "model", "input", "forward", "repeat", "scan", "param",
-    "frozen", "map", "relu", "tanh", "Linear", "f32", "mean",
+    "__import__",
+    "__class__",
+    "__init__",
+    "__dict__",
+    "__builtins__",
+    "__call__",
+    "__",
+    "lambda",
+    "class",
+    "def",
+    "import",
+    "None",
+    "True",
+    "async",
+    "await",
+    "match",
+    "_",
+    "os",
+    "sys",
+    "print",
+    "open",
+    "eval",
+    "exec",
+    "compile",
+    "globals",
+    "getattr",
+    "super",
+    "object",
+    "tuple",
+    "enumerate",
+    "len",
+    "zip",
+    "int",
+    "float",
+    "Callable",
+    "Module",
+    "field",
+    "nn",
+    "x_key",
+    "lin_key",
+    "other_key",
+    "drop_key",
+    "keys",
+    "i",
+    "k",
+    "layer_params",
+    "other_params",
+    "other_static",
+    "_other_step",
+    "xs",
+    "model",
+    "input",
+    "forward",
+    "repeat",
+    "scan",
+    "param",
+    "frozen",
+    "map",
+    "relu",
+    "tanh",
+    "Linear",
+    "f32",
+    "mean",
 )
 
 
@@ -74,10 +138,16 @@ def baseline_source() -> str:
 def _shape_of_code(source: str, rename: dict[str, str]) -> str:
     """The module's AST without docstrings, with identifiers renamed (also inside `x_key`-style names)."""
     tree = ast.parse(source)
-    pattern = re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])" for old in rename))
+    pattern = re.compile(
+        "|".join(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])" for old in rename)
+    )
 
     def fix(identifier: str) -> str:
-        return pattern.sub(lambda match: rename[match.group()], identifier) if rename else identifier
+        return (
+            pattern.sub(lambda match: rename[match.group()], identifier)
+            if rename
+            else identifier
+        )
 
     for node in ast.walk(tree):
         for attribute in ("id", "arg", "name", "attr"):
@@ -85,7 +155,12 @@ def _shape_of_code(source: str, rename: dict[str, str]) -> str:
             if isinstance(value, str):
                 setattr(node, attribute, fix(value))
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+        ):
             body[0] = ast.Pass()
     return ast.dump(tree)
 
@@ -95,13 +170,20 @@ def check_hostile_name(name: str, position: str) -> None:
     text = spec(**{position: name})
     outcome = compile_outcome(text, "net.eqx")
     if name in SHADOWING:
-        assert isinstance(outcome, CompileError), f"{name!r} as the {position} was accepted"
+        assert isinstance(
+            outcome, CompileError
+        ), f"{name!r} as the {position} was accepted"
     if isinstance(outcome, CompileError):
         # The message says what is wrong with which name.
-        assert any(repr(name) in d.message or name in (d.source_line or "") for d in outcome.diagnostics), outcome
+        assert any(
+            repr(name) in d.message or name in (d.source_line or "")
+            for d in outcome.diagnostics
+        ), outcome
         return
     # Accepted. The fast proof: renamed back, the code is the original's, token for token.
-    if name.strip("_") and _shape_of_code(outcome, {name: DEFAULTS[position]}) == _shape_of_code(baseline_source(), {}):
+    if name.strip("_") and _shape_of_code(
+        outcome, {name: DEFAULTS[position]}
+    ) == _shape_of_code(baseline_source(), {}):
         return
     # Otherwise (the compiler renamed something to avoid a clash, or a clash happened) compare results.
     result = run(outcome, name if position == "model" else "Net")
@@ -118,7 +200,10 @@ def test_names_the_generated_code_relies_on_are_refused(name, position):
 # the long run (fuzz.py) draws from the whole matrix.
 @pytest.mark.parametrize(
     "name, position",
-    [(name, sorted(DEFAULTS)[i % len(DEFAULTS)]) for i, name in enumerate(HOSTILE_NAMES[len(SHADOWING) :])],
+    [
+        (name, sorted(DEFAULTS)[i % len(DEFAULTS)])
+        for i, name in enumerate(HOSTILE_NAMES[len(SHADOWING) :])
+    ],
 )
 def test_hostile_names_are_refused_or_harmless(name, position):
     check_hostile_name(name, position)
@@ -138,7 +223,9 @@ REPEATS = """model Net({name}: int = 4):
 """
 
 
-@pytest.mark.parametrize("name", ["i", "k", "keys", "xs", "layers_key", "st_params", "st_static"])
+@pytest.mark.parametrize(
+    "name", ["i", "k", "keys", "xs", "layers_key", "st_params", "st_static"]
+)
 def test_repeat_temporaries_do_not_capture_hyperparameters(name):
     """The names the repeat lowering introduces must not capture the spec's names."""
     outcome = compile_outcome(REPEATS.format(name=name), "net.eqx")
@@ -157,7 +244,9 @@ def test_shadowing_names_get_a_clear_message():
     assert isinstance(outcome, CompileError)
     first = outcome.diagnostics[0]
     assert (first.line, first.column) == (4, 5)
-    assert "'jnp'" in first.message and ("shadow" in first.message or "reserved" in first.message), first.message
+    assert "'jnp'" in first.message and (
+        "shadow" in first.message or "reserved" in first.message
+    ), first.message
 
 
 # ---- strings and docstrings --------------------------------------------------------------
@@ -166,8 +255,8 @@ def test_shadowing_names_get_a_clear_message():
 HOSTILE_STRINGS = (
     r'"\""',
     r'"\"\"\""',
-    "'\"\"\"'",
-    '"\'\'\'"',
+    '\'"""\'',
+    "\"'''\"",
     r'"\\"',
     r'"x\\"',
     r'"\\\""',
@@ -198,12 +287,20 @@ def decoded(literal: str) -> str:
 
 
 def class_of(tree: ast.Module, name: str) -> ast.ClassDef:
-    return next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name)
+    return next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == name
+    )
 
 
 @pytest.mark.parametrize("literal", HOSTILE_STRINGS)
 def test_docstrings_arrive_as_the_same_text(literal):
-    text = spec().replace('"""Doc."""', literal).replace("        return tanh(y)", f"        {literal}\n        return tanh(y)")
+    text = (
+        spec()
+        .replace('"""Doc."""', literal)
+        .replace("        return tanh(y)", f"        {literal}\n        return tanh(y)")
+    )
     outcome = compile_outcome(text, "net.eqx")
     if isinstance(outcome, CompileError):
         # Only a docstring the generated file could not hold faithfully may be refused.
@@ -211,14 +308,21 @@ def test_docstrings_arrive_as_the_same_text(literal):
         return
     tree = ast.parse(outcome)
     cls = class_of(tree, "Net")
-    method = next(node for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "squash")
+    method = next(
+        node
+        for node in cls.body
+        if isinstance(node, ast.FunctionDef) and node.name == "squash"
+    )
     # Black re-indents docstrings and expands tabs: the words must arrive, in order, and nothing else.
     expected = decoded(literal).split()
     assert (ast.get_docstring(cls, clean=False) or "").split() == expected
     if expected:  # an empty docstring gives way to the one the compiler writes
         assert (ast.get_docstring(method, clean=False) or "").split() == expected
     # Nothing but the docstring became a statement: the class body is docstring, fields, methods.
-    assert all(isinstance(node, (ast.Expr, ast.AnnAssign, ast.FunctionDef)) for node in cls.body)
+    assert all(
+        isinstance(node, (ast.Expr, ast.AnnAssign, ast.FunctionDef))
+        for node in cls.body
+    )
     assert sum(isinstance(node, ast.Expr) for node in cls.body) <= 1
 
 
@@ -227,16 +331,30 @@ def test_string_values_arrive_as_constants(literal):
     text = (
         spec()
         .replace("(width: int = 4)", f"(width: int = 4, tag: str = {literal})")
-        .replace("drop = Dropout(0.5)", f"drop = Dropout(0.5)\n    norm = BatchNorm(axis_name={literal})")
+        .replace(
+            "drop = Dropout(0.5)",
+            f"drop = Dropout(0.5)\n    norm = BatchNorm(axis_name={literal})",
+        )
     )
     outcome = compile_outcome(text, "net.eqx")
     if isinstance(outcome, CompileError):
         return
     tree = ast.parse(outcome)
-    init = next(n for n in class_of(tree, "Net").body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    defaults = {arg.arg: default for arg, default in zip(init.args.args[::-1], init.args.defaults[::-1])}
-    assert isinstance(defaults["tag"], ast.Constant) and defaults["tag"].value == decoded(literal)
-    constants = [node.value for node in ast.walk(init) if isinstance(node, ast.Constant)]
+    init = next(
+        n
+        for n in class_of(tree, "Net").body
+        if isinstance(n, ast.FunctionDef) and n.name == "__init__"
+    )
+    defaults = {
+        arg.arg: default
+        for arg, default in zip(init.args.args[::-1], init.args.defaults[::-1])
+    }
+    assert isinstance(defaults["tag"], ast.Constant) and defaults[
+        "tag"
+    ].value == decoded(literal)
+    constants = [
+        node.value for node in ast.walk(init) if isinstance(node, ast.Constant)
+    ]
     assert constants.count(decoded(literal)) >= 1
 
 
@@ -251,8 +369,31 @@ def test_strings_in_expressions_and_imports(literal):
 
 # ---- numbers -----------------------------------------------------------------------------
 
-HOSTILE_INTS = ("0", "00", "1_000", "9" * 30, "9" * 400, "-1", "--1", "1__0", "0x10", "1e3", "10 ** 100")
-HOSTILE_FLOATS = ("1e999", "-1e999", "1e-999", "0." + "0" * 400 + "1", "1_0.5_0", ".5", "5.", "1e", "nan", "inf")
+HOSTILE_INTS = (
+    "0",
+    "00",
+    "1_000",
+    "9" * 30,
+    "9" * 400,
+    "-1",
+    "--1",
+    "1__0",
+    "0x10",
+    "1e3",
+    "10 ** 100",
+)
+HOSTILE_FLOATS = (
+    "1e999",
+    "-1e999",
+    "1e-999",
+    "0." + "0" * 400 + "1",
+    "1_0.5_0",
+    ".5",
+    "5.",
+    "1e",
+    "nan",
+    "inf",
+)
 
 
 @pytest.mark.parametrize("number", HOSTILE_INTS)
@@ -260,27 +401,46 @@ def test_hostile_integers(number):
     text = spec().replace("(width: int = 4)", f"(width: int = {number})")
     outcome = compile_outcome(text, "net.eqx")
     if isinstance(outcome, str):
-        init = next(n for n in ast.walk(ast.parse(outcome)) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+        init = next(
+            n
+            for n in ast.walk(ast.parse(outcome))
+            if isinstance(n, ast.FunctionDef) and n.name == "__init__"
+        )
         default = init.args.defaults[0]
-        value = eval(number.replace("_", ""), {"__builtins__": {}})  # noqa: S307 - a number written in the test
-        assert eval(compile(ast.Expression(default), "<d>", "eval"), {"__builtins__": {}}) == value  # noqa: S307
+        value = eval(
+            number.replace("_", ""), {"__builtins__": {}}
+        )  # noqa: S307 - a number written in the test
+        assert (
+            eval(compile(ast.Expression(default), "<d>", "eval"), {"__builtins__": {}})
+            == value
+        )  # noqa: S307
     shape = spec().replace("input x: f32[3]", f"input x: f32[{number}]")
     compile_outcome(shape, "net.eqx")
 
 
 @pytest.mark.parametrize("number", HOSTILE_FLOATS)
 def test_hostile_floats(number):
-    text = spec().replace("(width: int = 4)", f"(width: int = 4, p: float = {number})").replace(
-        "Dropout(0.5)", "Dropout(p)"
+    text = (
+        spec()
+        .replace("(width: int = 4)", f"(width: int = 4, p: float = {number})")
+        .replace("Dropout(0.5)", "Dropout(p)")
     )
     outcome = compile_outcome(text, "net.eqx")
     if isinstance(outcome, str):
-        init = next(n for n in ast.walk(ast.parse(outcome)) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+        init = next(
+            n
+            for n in ast.walk(ast.parse(outcome))
+            if isinstance(n, ast.FunctionDef) and n.name == "__init__"
+        )
         value = float(number.replace("_", ""))
         default = init.args.defaults[1]
         # Python has no literal for inf: whatever stands for it must evaluate to the value, using no free name.
-        compiled = eval(compile(ast.Expression(default), "<default>", "eval"), {"__builtins__": {}})  # noqa: S307
-        assert compiled == value or (value != value and compiled != compiled), ast.unparse(default)
+        compiled = eval(
+            compile(ast.Expression(default), "<default>", "eval"), {"__builtins__": {}}
+        )  # noqa: S307
+        assert compiled == value or (
+            value != value and compiled != compiled
+        ), ast.unparse(default)
 
 
 # ---- the example specs ---------------------------------------------------------------------
@@ -291,7 +451,13 @@ def test_generated_code_never_calls_eval_or_exec():
     from ._harness import check_generated
 
     good = compile_outcome(spec(), "net.eqx")
-    for smuggled in ("eval('1')", "exec('x = 1')", "__import__('os')", "open('f')", "x.__class__"):
+    for smuggled in (
+        "eval('1')",
+        "exec('x = 1')",
+        "__import__('os')",
+        "open('f')",
+        "x.__class__",
+    ):
         with pytest.raises(AssertionError):
             check_generated(good + f"\n_ = {smuggled}\n")
 
@@ -299,7 +465,10 @@ def test_generated_code_never_calls_eval_or_exec():
 @pytest.mark.parametrize("name", ["nope", "open", "exit", "vars", "os", "print('hi')"])
 def test_names_in_static_conditions_are_resolved(name):
     """A model-level `if` may test hyperparameters and sizes only: other names are located errors."""
-    text = spec().replace("    drop = Dropout(0.5)\n", f"    drop = Dropout(0.5)\n    if width > 1 or {name}:\n        extra = Linear(out_features=width)\n")
+    text = spec().replace(
+        "    drop = Dropout(0.5)\n",
+        f"    drop = Dropout(0.5)\n    if width > 1 or {name}:\n        extra = Linear(out_features=width)\n",
+    )
     outcome = compile_outcome(text, "net.eqx")
     assert isinstance(outcome, CompileError), f"`if width > 1 or {name}:` compiled"
     assert any(d.line == 7 for d in outcome.diagnostics), outcome

@@ -11,7 +11,7 @@ from hypothesis import given
 
 from ._harness import CASE_SECONDS, SPECS, compile_outcome
 from ._profiles import examples
-from ._specgen import EXAMPLES, WHOLE_FILE_CASES, _whole_file, mutated_specs
+from ._specgen import EXAMPLES, WHOLE_FILE_CASES, whole_file, mutated_specs
 
 
 @contextlib.contextmanager
@@ -39,7 +39,7 @@ def test_every_example_compiles_unchanged(example):
 
 @pytest.mark.parametrize("kind", WHOLE_FILE_CASES)
 def test_pathological_files(kind):
-    check_mutant("mlp.eqx", _whole_file(kind))
+    check_mutant("mlp.eqx", whole_file(kind))
 
 
 @examples(ci=150)

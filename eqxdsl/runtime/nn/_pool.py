@@ -85,9 +85,11 @@ class Pool(Module):
             ("C", *spatial_names(self.num_spatial_dims)),
         )
         padding = self._window_padding(x.shape[1:])
+        # A Python scalar, not an array: under jit an array start value is traced,
+        # and lax then falls back to a generic reduction it cannot differentiate.
         return lax.reduce_window(
             x,
-            jnp.asarray(self.init, x.dtype),
+            self.init,
             self.operation,
             (1,) + self.kernel_size,
             (1,) + self.stride,
