@@ -29,7 +29,7 @@ from pathlib import Path
 
 from eqxdsl.compiler import syntax as s
 from eqxdsl.compiler._values import ShapeError, Static, TupleValue, UnknownArray, Value, describe, is_array, static_int
-from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at
+from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at, gc_paused
 from eqxdsl.compiler.driver import module_name
 from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
 from eqxdsl.compiler.functions import ACTIVATIONS, FUNCTIONS, FnParam, Function, broadcast
@@ -45,6 +45,9 @@ RESERVED_NAMES = frozenset(
      # Never emitted, and refused in the output by the renderer's last check.
      "eval", "exec", "compile", "globals", "locals", "breakpoint"}
 )
+
+#: Integer layer arguments that are not sizes or counts, so may be negative.
+_SIGNED_LAYER_ARGS = frozenset({"axis"})
 
 _HYPER_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "fn": "fn"}
 
@@ -737,6 +740,13 @@ class _ModelChecker:
         if arg.choices and isinstance(converted, str) and arg.kind == "str" and converted not in arg.choices:
             self.r.error(node, f"argument {arg.name} of {layer_name} must be one of {', '.join(map(repr, arg.choices))}, not {converted!r}", hint=_did_you_mean(converted, arg.choices))
             return None
+        if arg.kind == "int" and arg.name not in _SIGNED_LAYER_ARGS and isinstance(converted, Dim):
+            defaults = {h.name: h.default.value for h in self.model.hypers if h.kind == "int" and h.default is not None}
+            size = converted.substitute(defaults).value
+            if size is not None and size < 0:
+                where = "" if converted.value is not None else " with the hyperparameters' defaults"
+                # Reported, but kept: the shapes that follow are still worth checking.
+                self.r.error(node, f"argument {arg.name} of {layer_name} is {size}{where}, but it is a size and cannot be negative")
         return converted
 
     def _module_argument(self, node: s.Expr) -> BoundLayer | None:
@@ -2537,4 +2547,5 @@ def check_spec(spec: s.SpecFile, load_import: Callable[[str, s.Node], CheckedSpe
     Raises:
         CompileError: with every diagnostic found in the file.
     """
-    return _SpecChecker(spec, load_import).run()
+    with gc_paused():
+        return _SpecChecker(spec, load_import).run()

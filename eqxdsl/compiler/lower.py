@@ -30,6 +30,7 @@ from eqxdsl.compiler.check import (
     StaticBranch,
 )
 from eqxdsl.compiler._values import Static, TupleValue
+from eqxdsl.compiler.diagnostics import gc_paused
 from eqxdsl.compiler.dims import DTYPES, Dim
 from eqxdsl.compiler.functions import FUNCTIONS, dotted, dtype_ast
 from eqxdsl.compiler.layers import LayerArg, LayerInfo
@@ -65,7 +66,11 @@ def _const(value: object) -> ast.expr:
 
 
 def _code(node: ast.AST) -> str:
-    return ast.unparse(ast.fix_missing_locations(node))
+    # ast.unparse reads only a statement's own line number (for type comments);
+    # filling in every location (ast.fix_missing_locations) would cost a full walk.
+    if isinstance(node, ast.stmt) and not hasattr(node, "lineno"):
+        node.lineno = 0
+    return ast.unparse(node)
 
 
 def _stmt(node: ast.stmt, origin: int | None = None) -> ir.Statement:
@@ -135,6 +140,11 @@ def lower_spec(checked: CheckedSpec) -> ir.ModuleFile:
     Returns:
         The generated module as data, ready for `render.render_module`.
     """
+    with gc_paused():
+        return _lower_spec(checked)
+
+
+def _lower_spec(checked: CheckedSpec) -> ir.ModuleFile:
     imports: list[str] = []
     needs_callable = any(h.kind == "fn" for m in checked.models.values() for h in m.hypers)
     if needs_callable:

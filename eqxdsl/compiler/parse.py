@@ -1,7 +1,7 @@
 """Parse stage: `.eqx` source text to a `syntax.SpecFile`.
 
 The grammar (`grammar/eqx.lark`) is LALR(1); indentation becomes
-`_INDENT`/`_DEDENT` tokens through an indenter post-lexer. A Transformer turns
+`_INDENT`/`_DEDENT` tokens through an indenter post-lexer. A tree walker turns
 lark's parse tree into the typed nodes of `syntax.py`, copying every position.
 Syntax errors become a `CompileError` with a readable list of what the parser
 expected and, where a common mistake is recognised, a hint.
@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import lark
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
 from eqxdsl.compiler import syntax as s
-from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at, resource_path
+from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at, gc_paused, resource_path
 
 __all__ = ["parse_spec"]
 
@@ -184,14 +184,33 @@ def _number(token: Token, kind: type) -> int | float:
         raise _SpecError(_tok_pos(token), f"invalid number {str(token)!r}", hint="an underscore may only stand between two digits, as in 1_000") from None
 
 
-@v_args(inline=True, meta=True)
-class _ToSyntax(Transformer):
-    """Builds `syntax` nodes from lark's parse tree, bottom-up."""
+class _ToSyntax:
+    """Builds `syntax` nodes from lark's parse tree, bottom-up.
+
+    Each rule `r` of the grammar has a method `r(meta, *children)`, called with
+    the rule's position and its children already built (tokens as they are).
+    """
 
     def __init__(self, path: str, source: str):
-        super().__init__()
         self._path = path
         self._source = source
+
+    def build(self, tree: lark.Tree) -> s.SpecFile:
+        """The syntax node of `tree`, built with an explicit stack (no recursion, however deep the tree)."""
+        built: list[object] = []
+        pending: list[tuple[lark.Tree, bool]] = [(tree, False)]
+        while pending:
+            node, children_done = pending.pop()
+            if not children_done:
+                pending.append((node, True))
+                pending.extend((child, False) for child in reversed(node.children) if isinstance(child, lark.Tree))
+                continue
+            subtrees = sum(1 for child in node.children if isinstance(child, lark.Tree))
+            values = iter(built[len(built) - subtrees :])
+            children = [next(values) if isinstance(child, lark.Tree) else child for child in node.children]
+            del built[len(built) - subtrees :]
+            built.append(getattr(self, node.data)(node.meta, *children))
+        return built[0]
 
     # ---- file and imports ----
 
@@ -672,6 +691,11 @@ def parse_spec(source: str, path: str) -> s.SpecFile:
     _check_encodable(source, path)
     parser = _parser()
     text = source if source.endswith("\n") else source + "\n"
+    with gc_paused():
+        return _parse(parser, text, source, path)
+
+
+def _parse(parser: Lark, text: str, source: str, path: str) -> s.SpecFile:
     try:
         tree = parser.parse(text)
     except _IndentError as error:
@@ -708,25 +732,22 @@ def parse_spec(source: str, path: str) -> s.SpecFile:
         raise CompileError([_syntax_error(error, source, path, parser)]) from None
     _check_nesting(tree, source, path)
     try:
-        return _ToSyntax(path, source).transform(tree)
-    except VisitError as error:
-        cause = error.orig_exc
-        if isinstance(cause, _SpecError):
-            raise CompileError(
-                [
-                    diagnostic_at(
-                        source,
-                        path,
-                        cause.pos.line,
-                        cause.pos.column,
-                        cause.message,
-                        hint=cause.hint,
-                        end_line=cause.pos.end_line,
-                        end_column=cause.pos.end_column,
-                    )
-                ]
-            ) from None
-        raise
+        return _ToSyntax(path, source).build(tree)
+    except _SpecError as error:
+        raise CompileError(
+            [
+                diagnostic_at(
+                    source,
+                    path,
+                    error.pos.line,
+                    error.pos.column,
+                    error.message,
+                    hint=error.hint,
+                    end_line=error.pos.end_line,
+                    end_column=error.pos.end_column,
+                )
+            ]
+        ) from None
 
 
 def _check_encodable(source: str, path: str) -> None:

@@ -17,6 +17,7 @@ where each record goes; the stored paths make error messages precise.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import zlib
@@ -127,6 +128,38 @@ def _read_json(file: IO[bytes], what: str) -> dict[str, Any]:
     return header
 
 
+def _parse_record(record: dict[str, Any], what: str) -> tuple[str, str, np.dtype, tuple[int, ...], int, int]:
+    """Validate one leaf's header: every field present, of its type, and consistent."""
+
+    def corrupted(detail: str) -> CheckpointError:
+        return CheckpointError(f"file is corrupted: the header of {what} {detail}")
+
+    def is_count(value: Any) -> bool:
+        return type(value) is int and value >= 0
+
+    try:
+        stored_path, kind, dtype_name = record["path"], record["kind"], record["dtype"]
+        shape, nbytes, checksum = record["shape"], record["nbytes"], record["crc32"]
+    except KeyError as error:
+        raise corrupted(f"lacks the field {error.args[0]!r}") from error
+    if not (isinstance(stored_path, str) and isinstance(kind, str) and isinstance(dtype_name, str)):
+        raise corrupted("has a path, kind or dtype that is not text")
+    if not (isinstance(shape, list) and all(map(is_count, shape))):
+        raise corrupted(f"has an invalid shape {shape!r}")
+    if not (is_count(nbytes) and is_count(checksum)):
+        raise corrupted("has an invalid size or checksum")
+    try:
+        dtype = np.dtype(jnp.dtype(dtype_name))
+    except TypeError as error:
+        raise corrupted(f"names an unknown dtype {dtype_name!r}") from error
+    if dtype.hasobject:
+        # Object arrays hold Python objects, which only unpickling could restore.
+        raise CheckpointError(f"{what}: the file claims dtype {dtype_name!r}, which holds Python objects")
+    if nbytes != math.prod(shape) * dtype.itemsize:
+        raise corrupted(f"gives {nbytes} bytes for {dtype.name}{shape}")
+    return stored_path, kind, dtype, tuple(shape), nbytes, checksum
+
+
 def _describe(kind: str, dtype: Any, shape: Any) -> str:
     if kind != "array":
         return f"a Python {kind}"
@@ -149,12 +182,7 @@ def _read_leaves(file: IO[bytes], like: Any, is_leaf: Callable[[Any], bool] | No
     loaded = []
     for index, (path, like_leaf, like_kind) in enumerate(expected):
         record = _read_json(file, f"the header of leaf {index} ({path})")
-        try:
-            stored_path, kind, dtype_name = record["path"], record["kind"], record["dtype"]
-            shape, nbytes, checksum = tuple(record["shape"]), record["nbytes"], record["crc32"]
-            dtype = jnp.dtype(dtype_name)
-        except (KeyError, TypeError) as error:
-            raise CheckpointError(f"file is corrupted: the header of leaf {index} ({path}) is incomplete") from error
+        stored_path, kind, dtype, shape, nbytes, checksum = _parse_record(record, f"leaf {index} ({path})")
         where = path if stored_path == path else f"{path} (saved as {stored_path})"
         like_dtype = np.dtype(_SCALAR_DTYPES[like_kind]) if like_kind != "array" else np.dtype(like_leaf.dtype)
         like_shape = () if like_kind != "array" else tuple(like_leaf.shape)

@@ -176,6 +176,18 @@ def test_keys_split_between_stochastic_calls():
     )
 
 
+def test_inference_none_follows_the_layers_fields_as_inference_mode_sets_them():
+    block = load("gpt.eqx").Block(dim=4, heads=2, p=0.5, key=KEY)
+    x = jnp.ones((3, 4))
+    switched = eqx.nn.inference_mode(block)
+    # The default inference=None leaves each layer's own field in charge: no key needed.
+    assert jnp.allclose(switched(x), block(x, inference=True))
+    # A call-time value overrides the fields, as in Equinox.
+    assert jnp.array_equal(switched(x, key=KEY, inference=False), block(x, key=KEY))
+    source = eqxdsl.compile_source((SPECS / "gpt.eqx").read_text(), "gpt.eqx")
+    assert "inference: bool | None = None" in source and "inference: bool = False" not in source
+
+
 # 10. State: covered with the residual block in test_language_models.py; here the signature.
 def test_stateful_call_signature():
     source = eqxdsl.compile_source((SPECS / "resnet.eqx").read_text(), "resnet.eqx")

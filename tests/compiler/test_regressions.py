@@ -308,3 +308,25 @@ def test_an_input_size_tested_by_a_model_condition_is_a_constructor_argument():
     source = eqxdsl.compile_source(spec, "p.eqx")
     assert "def __init__(self, *, D: int, key: jax.Array):" in source
     assert "        if D > 2:  # p.eqx:3\n" in source
+
+
+# -- sizes that the defaults make negative (N3) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hyper", "size", "message"),
+    [
+        ("w: int = -1", "w", "out_features of Linear is -1 with the hyperparameters' defaults"),
+        ("w: int = 4", "w - 5", "out_features of Linear is -1 with the hyperparameters' defaults"),
+        ("w: int = 4", "-2", "out_features of Linear is -2, but it is a size"),
+    ],
+)
+def test_a_negative_layer_size_is_a_located_error(hyper, size, message):
+    spec = f"model M({hyper}):\n    input x: f32[3]\n    l = Linear(out_features={size})\n\n    forward:\n        return l(x)\n"
+    (text,) = errors(spec)
+    assert text.startswith("p.eqx:3:29: error: argument " + message)
+
+
+def test_a_size_without_a_default_is_not_judged():
+    spec = "model M(w: int):\n    input x: f32[3]\n    l = Linear(out_features=w - 5)\n\n    forward:\n        return l(x)\n"
+    assert "eqx.nn.Linear(3, w - 5, key=key)" in eqxdsl.compile_source(spec, "p.eqx")

@@ -185,3 +185,34 @@ def test_generated_code_never_calls_eval_or_exec(code):
     cls = dataclasses.replace(digits_module().classes[0], init=init)
     with pytest.raises(InternalCompilerError, match="never emits"):
         render_module(digits_module(classes=(cls,)))
+
+
+def _with_init_body(*body: ir.Statement) -> ir.ModuleFile:
+    cls = dataclasses.replace(digits_module().classes[0], init=ir.Method("__init__", (ir.Arg("w", "int"),), body))
+    return digits_module(classes=(cls,))
+
+
+def test_else_and_elif_headers_continue_an_if():
+    text = render_module(
+        _with_init_body(
+            S("if w == 0:", 2, (S("x = 0"),)),
+            S("elif w == 1:", 3, (S("x = 1"),)),
+            S("else:", None, (S("x = 2"),)),
+            S("self.width = x"),
+        )
+    )
+    assert "        if w == 0:  # digits.eqx:2\n            x = 0\n        elif w == 1:  # digits.eqx:3\n            x = 1\n        else:\n            x = 2\n" in text
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["else: import os:", "else :", "elif w: import os;:", "elif w: x = 1:", "if w: x = 1:", "for a in b: pass:", "elif:", "elif (w):\n:"],
+)
+def test_continuation_headers_cannot_carry_code(header):
+    with pytest.raises(InternalCompilerError):
+        render_module(_with_init_body(S("if w:", None, (S("x = 0"),)), S(header, None, (S("x = 1"),))))
+
+
+def test_an_else_without_its_if_is_an_internal_error():
+    with pytest.raises(InternalCompilerError, match="black could not parse|does not compile"):
+        render_module(_with_init_body(S("x = 0"), S("else:", None, (S("x = 1"),))))
