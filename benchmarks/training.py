@@ -16,7 +16,9 @@ start from the same parameters, and before timing the section checks that they
 compute the same loss. It also reports whether generated and handwritten steps
 compile to the same optimised XLA program (metadata such as source lines aside).
 
-Target: generated / handwritten within 1.00 +- 0.03.
+Target: generated / handwritten within 1.00 +- 0.03, judged on the median of
+per-round ratios of process CPU time (on a shared machine, wall time also
+counts the time other processes hold the cores).
 """
 
 from __future__ import annotations
@@ -397,7 +399,7 @@ def _example_row(example: Example) -> tuple[list[str], float]:
     calls = _calls_per_sample(styles)
     timings = {t.name: t for t in time_interleaved(styles, rounds=ROUNDS, calls=calls, pipelined=True)}
     generated, handwritten = timings[GENERATED], timings[HANDWRITTEN]
-    ratio = _paired_ratio(generated, handwritten)
+    ratio = _paired_ratio(generated, handwritten, cpu=True)
     same_program = hlo_without_locations(compiled[GENERATED].as_text()) == hlo_without_locations(compiled[HANDWRITTEN].as_text())
     flops = (compiled[HANDWRITTEN].cost_analysis() or {}).get("flops")
     raw = timings.get(RAW)
@@ -405,7 +407,7 @@ def _example_row(example: Example) -> tuple[list[str], float]:
         f"{example.spec} (`{example.model}`)",
         format_us(generated.median), format_us(handwritten.median),
         format_us(raw.median) if raw else "—",
-        f"**{ratio:.3f}**", f"{_paired_ratio(generated, handwritten, cpu=True):.3f}",
+        f"{_paired_ratio(generated, handwritten):.3f}", f"**{ratio:.3f}**",
         f"{generated.minimum / handwritten.minimum:.3f}",
         f"{_paired_ratio(handwritten, raw):.3f}" if raw else "—",
         "yes" if same_program else "no",
@@ -428,9 +430,9 @@ def run() -> str:
             continue
         rows.append(row)
         if abs(ratio - 1) > TARGET_TOLERANCE:
-            verdicts.append(f"{example.spec}: generated/handwritten {ratio:.3f}")
+            verdicts.append(f"{example.spec}: generated/handwritten {ratio:.3f} (CPU time)")
     table = markdown_table(
-        ["example", "generated µs", "handwritten µs", "raw JAX µs", "gen/hand (median of rounds)", "gen/hand CPU time", "gen/hand (min/min)",
+        ["example", "generated µs", "handwritten µs", "raw JAX µs", "gen/hand wall (median of rounds)", "gen/hand CPU (median of rounds)", "gen/hand (min/min)",
          "hand/raw", "same XLA program", "MFLOP/step", "rounds x steps"],
         rows,
     )
@@ -442,7 +444,7 @@ def run() -> str:
         "## training: one adam step per example, generated vs handwritten vs raw JAX\n\n"
         "Pipelined steps (the loop threads parameters and optimiser state, one block per sample); "
         "µs per step, medians over rounds; ratios are medians of per-round ratios (wall time, and the process's CPU time, "
-        "which background load disturbs less). \"same XLA program\": generated and handwritten steps compile to "
+        "which background load disturbs less; the target is judged on it). \"same XLA program\": generated and handwritten steps compile to "
         "identical optimised HLO once source-location metadata is removed. Raw JAX is omitted (—) for the "
         "BatchNorm block and the transformer, whose raw versions would re-implement the library's layers.\n\n"
         + table + "\n\n" + verdict
