@@ -217,6 +217,8 @@ class _Session:
         try:
             spec = parse_spec(text, display_path)
             checked = check_spec(spec, lambda path, node: self.load_import(path, node, display_path, text, resolved))
+        except RecursionError:
+            raise _too_deep(text, display_path) from None
         finally:
             self.in_progress.pop()
         self.checked[resolved] = checked
@@ -278,9 +280,19 @@ class _Session:
         from .render import render_module
 
         checked = self.check(text, display_path, resolved)
-        module = lower_spec(checked)
-        module = dataclasses.replace(module, source_sha256=spec_digest(text, resolved))
-        return render_module(module)
+        try:
+            module = lower_spec(checked)
+            module = dataclasses.replace(module, source_sha256=spec_digest(text, resolved))
+            return render_module(module)
+        except RecursionError:
+            raise _too_deep(text, display_path) from None
+
+
+def _too_deep(text: str, display_path: str) -> CompileError:
+    """The last resort when a spec nests deeper than the parser's limit catches: Python's own recursion limit."""
+    message = "the spec nests too deeply for the compiler (Python's recursion limit was reached)"
+    hint = "split long expressions with intermediate variables, and long elif chains or deep blocks into methods"
+    return CompileError([diagnostic_at(text, display_path, 1, 1, message, hint=hint)])
 
 
 def compile_source(text: str, filename: str = "<string>") -> str:

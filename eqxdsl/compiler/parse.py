@@ -14,6 +14,7 @@ import functools
 import hashlib
 import inspect
 import os
+import re
 import stat
 import warnings
 from collections.abc import Iterator
@@ -750,14 +751,18 @@ def _parse(parser: Lark, text: str, source: str, path: str) -> s.SpecFile:
         ) from None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_encodable(source: str, path: str) -> None:
     """Reject a lone surrogate (what undecodable bytes become under `surrogateescape`)."""
-    for index, char in enumerate(source):
-        if "\ud800" <= char <= "\udfff":
-            line = source.count("\n", 0, index) + 1
-            column = index - (source.rfind("\n", 0, index) + 1) + 1
-            message = f"the spec is not valid Unicode text (lone surrogate U+{ord(char):04X})"
-            raise CompileError([diagnostic_at(source, path, line, column, message, hint="save the file as UTF-8")])
+    found = _SURROGATE.search(source)
+    if found is not None:
+        index = found.start()
+        line = source.count("\n", 0, index) + 1
+        column = index - (source.rfind("\n", 0, index) + 1) + 1
+        message = f"the spec is not valid Unicode text (lone surrogate U+{ord(found.group()):04X})"
+        raise CompileError([diagnostic_at(source, path, line, column, message, hint="save the file as UTF-8")])
 
 
 #: Rules whose children start an expression: a nesting error points at that start.
@@ -765,6 +770,9 @@ _EXPRESSION_HOLDERS = frozenset(
     {"assign", "bare_tuple", "aug_assign", "return_stmt", "for_stmt", "if_stmt", "elif_clause", "definition",
      "repeat_value", "param_value", "buffer_value", "frozen_value", "hyper_param", "model_if", "model_elif", "dims"}
 )
+
+
+_CHAINED_CLAUSES = frozenset({"elif_clause", "else_clause", "model_elif", "model_else"})
 
 
 def _check_nesting(tree: lark.Tree, source: str, path: str) -> None:
@@ -776,8 +784,14 @@ def _check_nesting(tree: lark.Tree, source: str, path: str) -> None:
             meta = anchor if not anchor.empty else node.meta
             line, column = (meta.line, meta.column) if not meta.empty else (1, 1)
             message = f"nested too deeply (more than {MAX_NESTING} levels of brackets, calls, operators and blocks)"
-            raise CompileError([diagnostic_at(source, path, line, column, message, hint="split the expression with intermediate variables")])
+            raise CompileError([diagnostic_at(source, path, line, column, message, hint="split it: intermediate variables for long expressions, methods for long elif chains or deep blocks")])
         holder = node.data in _EXPRESSION_HOLDERS
-        for child in reversed(node.children):
+        # Each `elif` (and the `else`) nests inside the `if` before it once built.
+        chained = 0
+        entries = []
+        for child in node.children:
             if isinstance(child, lark.Tree):
-                stack.append((child, depth + 1, child.meta if holder else anchor))
+                if child.data in _CHAINED_CLAUSES:
+                    chained += 1
+                entries.append((child, depth + 1 + chained, child.meta if holder else anchor))
+        stack.extend(reversed(entries))

@@ -142,6 +142,28 @@ def test_nesting_below_the_limit_compiles():
     assert source.count("jax.nn.relu(") == 95 and source.count(" + h") == 189
 
 
+def _elif_chain(length: int) -> str:
+    branches = "".join(f"        elif w == {i}:\n            x = relu(x)\n" for i in range(1, length))
+    return f"model M(w: int = 3):\n    input x: f32[3]\n\n    forward:\n        if w == 0:\n            x = tanh(x)\n{branches}        return x\n"
+
+
+def test_a_long_elif_chain_counts_as_nesting():
+    assert eqxdsl.compile_source(_elif_chain(120), "p.eqx").count("elif self.w ==") == 119
+    (message,) = errors(_elif_chain(400))
+    assert "error: nested too deeply" in message and message.startswith("p.eqx:")
+
+
+def test_python_recursion_limit_is_a_located_error_as_a_last_resort(monkeypatch):
+    from eqxdsl.compiler import lower
+
+    def overflow(checked):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(lower, "lower_spec", overflow)
+    (message,) = errors(forward("x"))
+    assert message.startswith("p.eqx:1:1: error: the spec nests too deeply for the compiler")
+
+
 # -- text that is not Unicode, byte-order marks, tabs (F5, N1, N2) -----------------------
 
 
