@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 
 from ._filters import combine, is_inexact_array, partition
-from ._module import Module, _bound_method, field
+from ._module import _FunctionWrapper, field
 
 __all__ = [
     "filter_grad",
@@ -30,14 +30,13 @@ __all__ = [
 ]
 
 
-class _FirstArgTransform(Module):
+class _FirstArgTransform(_FunctionWrapper):
     """`transform(f, **options)` applied to the inexact arrays of `fun`'s first argument.
 
     A Module, so that a `fun` holding arrays (a bound method, say) stays a PyTree
     under `filter_jit` and friends.
     """
 
-    fun: Callable
     transform: Callable = field(static=True)
     options: tuple[tuple[str, Any], ...] = field(static=True)
 
@@ -48,15 +47,6 @@ class _FirstArgTransform(Module):
             return self.fun(combine(differentiable, fixed), *args, **kwargs)
 
         return self.transform(with_first_arg, **dict(self.options))(differentiable, fixed, *args, **kwargs)
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return _bound_method(self, instance)
-
-    @property
-    def __wrapped__(self) -> Callable:
-        return self.fun
 
 
 def _first_arg_transform(transform: Callable, fun: Callable | None, options: dict[str, Any]) -> Any:

@@ -299,3 +299,22 @@ def _bound_method(func: Callable, instance: Module) -> _BoundMethod:
     values["__self__"] = instance
     values[_FLAT] = ((instance,), (func,))
     return method
+
+
+class _FunctionWrapper(Module):
+    """Base of the Modules that wrap a function `fun` (the filtered transformations).
+
+    Like a plain function, it binds as a method when stored on a class, and
+    `__wrapped__` leads back to `fun`.
+    """
+
+    fun: Callable
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return _bound_method(self, instance)
+
+    @property
+    def __wrapped__(self) -> Callable:
+        return self.fun

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 
 from ._filters import combine, is_array, partition
-from ._module import Module, _bound_method, field
+from ._module import _FunctionWrapper, field
 
 __all__ = ["filter_eval_shape", "filter_make_jaxpr", "filter_checkpoint"]
 
@@ -77,8 +77,7 @@ def filter_make_jaxpr(fun: Callable) -> Callable[..., tuple[Any, Any, Any]]:
     return make_jaxpr
 
 
-class _CheckpointWrapper(Module):
-    fun: Callable
+class _CheckpointWrapper(_FunctionWrapper):
     prevent_cse: bool = field(static=True)
     policy: Callable | None = field(static=True)
 
@@ -86,15 +85,6 @@ class _CheckpointWrapper(Module):
         function, arrays, static_output = _on_arrays(self.fun, args, kwargs)
         out_arrays = jax.checkpoint(function, prevent_cse=self.prevent_cse, policy=self.policy)(arrays)
         return combine(out_arrays, static_output[-1])
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return _bound_method(self, instance)
-
-    @property
-    def __wrapped__(self) -> Callable:
-        return self.fun
 
 
 def filter_checkpoint(fun: Callable | None = None, *, prevent_cse: bool = True, policy: Callable | None = None) -> Any:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 
 from ._filters import combine, is_array, partition
-from ._module import Module, _bound_method, field
+from ._module import Module, _FunctionWrapper, field
 
 __all__ = ["filter_vmap", "if_array"]
 
@@ -44,8 +44,7 @@ def _resolve_axes(pytree: Any, axes: Any, what: str) -> Any:
         raise ValueError(f"filter_vmap: {what} is not a PyTree prefix of the values it describes: {error}") from error
 
 
-class _VmapWrapper(Module):
-    fun: Callable
+class _VmapWrapper(_FunctionWrapper):
     in_axes: Any = field(static=True)
     out_axes: Any = field(static=True)
     axis_name: Hashable = field(static=True)
@@ -92,15 +91,6 @@ class _VmapWrapper(Module):
             is_leaf=_is_none,
         )
         return combine(mapped_out, unmapped_arrays, unmapped_static)
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return _bound_method(self, instance)
-
-    @property
-    def __wrapped__(self) -> Callable:
-        return self.fun
 
 
 def filter_vmap(

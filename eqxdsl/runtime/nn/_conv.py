@@ -42,18 +42,38 @@ def _parse_padding_mode(padding_mode: str) -> str:
     return padding_mode.upper()
 
 
-def _init_kernel(
-    key: jax.Array,
+def _store_shared_arguments(
+    layer: Module,
     num_spatial_dims: int,
     in_channels: int,
     out_channels: int,
-    kernel_size: tuple[int, ...],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int],
+    padding: Padding,
+    dilation: int | Sequence[int],
     groups: int,
     use_bias: bool,
-    dtype: Any,
-) -> tuple[jax.Array, jax.Array | None]:
-    """Weight ``(out, in // groups, *kernel)`` and bias ``(out, 1, ..., 1)``, both
-    ``U(-lim, lim)`` with ``lim = 1 / sqrt((in // groups) * prod(kernel))``."""
+    padding_mode: str,
+) -> None:
+    """Normalise the constructor arguments `Conv` and `ConvTranspose` share and
+    store them on ``layer``: per-axis tuples, padding pairs or string, upper-case mode."""
+    layer.num_spatial_dims = num_spatial_dims
+    layer.in_channels = in_channels
+    layer.out_channels = out_channels
+    layer.kernel_size = as_tuple(kernel_size, num_spatial_dims, "kernel_size")
+    layer.stride = as_tuple(stride, num_spatial_dims, "stride")
+    layer.dilation = as_tuple(dilation, num_spatial_dims, "dilation")
+    layer.padding = _parse_padding(padding, num_spatial_dims)
+    layer.padding_mode = _parse_padding_mode(padding_mode)
+    layer.groups = groups
+    layer.use_bias = use_bias
+
+
+def _init_kernel(layer: Module, dtype: Any, key: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """Weight ``(out, in // groups, *kernel)`` and bias ``(out, 1, ..., 1)`` for the
+    arguments stored on ``layer``, both ``U(-lim, lim)`` with
+    ``lim = 1 / sqrt((in // groups) * prod(kernel))``."""
+    in_channels, out_channels, groups = layer.in_channels, layer.out_channels, layer.groups
     if in_channels % groups != 0:
         raise ValueError(f"`in_channels` (={in_channels}) must be divisible by `groups` (={groups})")
     if out_channels % groups != 0:
@@ -61,10 +81,10 @@ def _init_kernel(
     dtype = default_floating_dtype() if dtype is None else dtype
     weight_key, bias_key = jax.random.split(key, 2)
     grouped_in = in_channels // groups
-    lim = 1 / math.sqrt(grouped_in * math.prod(kernel_size))
-    weight = default_init(weight_key, (out_channels, grouped_in) + kernel_size, dtype, lim)
-    bias_shape = (out_channels,) + (1,) * num_spatial_dims
-    bias = default_init(bias_key, bias_shape, dtype, lim) if use_bias else None
+    lim = 1 / math.sqrt(grouped_in * math.prod(layer.kernel_size))
+    weight = default_init(weight_key, (out_channels, grouped_in) + layer.kernel_size, dtype, lim)
+    bias_shape = (out_channels,) + (1,) * layer.num_spatial_dims
+    bias = default_init(bias_key, bias_shape, dtype, lim) if layer.use_bias else None
     return weight, bias
 
 
@@ -125,19 +145,20 @@ class Conv(Module):
         - ``dtype``: parameter dtype (float32, or float64 under x64).
         - ``key``: PRNG key for the initialisation (keyword only).
         """
-        self.num_spatial_dims = num_spatial_dims
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = as_tuple(kernel_size, num_spatial_dims, "kernel_size")
-        self.stride = as_tuple(stride, num_spatial_dims, "stride")
-        self.dilation = as_tuple(dilation, num_spatial_dims, "dilation")
-        self.padding = _parse_padding(padding, num_spatial_dims)
-        self.padding_mode = _parse_padding_mode(padding_mode)
-        self.groups = groups
-        self.use_bias = use_bias
-        self.weight, self.bias = _init_kernel(
-            key, num_spatial_dims, in_channels, out_channels, self.kernel_size, groups, use_bias, dtype
+        _store_shared_arguments(
+            self,
+            num_spatial_dims,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
         )
+        self.weight, self.bias = _init_kernel(self, dtype, key)
 
     def _explicit_pads(self, spatial_shape: tuple[int, ...]) -> list[tuple[int, int]]:
         if isinstance(self.padding, str):
@@ -317,20 +338,25 @@ class ConvTranspose(Module):
         axis, each smaller than its stride): extra size added to the high end of
         each output axis, to pick among the input sizes that a strided `Conv` maps
         to the same output size."""
-        self.num_spatial_dims = num_spatial_dims
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = as_tuple(kernel_size, num_spatial_dims, "kernel_size")
-        self.stride = as_tuple(stride, num_spatial_dims, "stride")
+        _store_shared_arguments(
+            self,
+            num_spatial_dims,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            use_bias,
+            padding_mode,
+        )
         self.output_padding = as_tuple(output_padding, num_spatial_dims, "output_padding")
-        self.dilation = as_tuple(dilation, num_spatial_dims, "dilation")
         if any(o >= s for s, o in zip(self.stride, self.output_padding)):
             raise ValueError(
                 f"`output_padding` {self.output_padding} must be smaller than `stride` "
                 f"{self.stride} on every axis"
             )
-        self.padding = _parse_padding(padding, num_spatial_dims)
-        self.padding_mode = _parse_padding_mode(padding_mode)
         if self.padding_mode in ("REFLECT", "REPLICATE"):
             raise NotImplementedError(
                 f"ConvTranspose supports padding_mode 'ZEROS' and 'CIRCULAR', not {self.padding_mode!r}"
@@ -342,11 +368,7 @@ class ConvTranspose(Module):
                 "ConvTranspose with padding_mode 'CIRCULAR' needs padding 'SAME' or "
                 "'SAME_LOWER' and no output_padding"
             )
-        self.groups = groups
-        self.use_bias = use_bias
-        self.weight, self.bias = _init_kernel(
-            key, num_spatial_dims, in_channels, out_channels, self.kernel_size, groups, use_bias, dtype
-        )
+        self.weight, self.bias = _init_kernel(self, dtype, key)
 
     def _transposed_pads(self) -> np.ndarray:
         """Padding of the dilated input, shape ``(num_spatial_dims, 2)``.

@@ -31,6 +31,28 @@ def _as_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
     return (shape,) if isinstance(shape, int) else tuple(shape)
 
 
+def _store_elementwise_affine(
+    layer: Module, shape: int | Sequence[int], eps: float, use_weight: bool, use_bias: bool, dtype: Any
+) -> None:
+    """Store the arguments `LayerNorm` and `RMSNorm` share on ``layer``, with a
+    weight of ones and a bias of zeros, both of shape ``shape``, when used."""
+    layer.shape = _as_shape(shape)
+    layer.eps = eps
+    layer.use_weight = use_weight
+    layer.use_bias = use_bias
+    layer.weight = jnp.ones(layer.shape, dtype) if use_weight else None
+    layer.bias = jnp.zeros(layer.shape, dtype) if use_bias else None
+
+
+def _scale_and_shift(layer: Module, y: jax.Array, dtype: Any) -> jax.Array:
+    """``weight * y + bias`` in ``dtype``, skipping whichever of the two ``layer`` lacks."""
+    if layer.weight is not None:
+        y = layer.weight.astype(dtype) * y
+    if layer.bias is not None:
+        y = y + layer.bias.astype(dtype)
+    return y
+
+
 class LayerNorm(Module):
     """``(x - mean(x)) / sqrt(var(x) + eps) * weight + bias`` over the whole input.
 
@@ -59,12 +81,7 @@ class LayerNorm(Module):
         - ``use_weight``, ``use_bias``: learnable elementwise scale (ones) and shift (zeros).
         - ``dtype``: parameter dtype (float32, or float64 under x64).
         """
-        self.shape = _as_shape(shape)
-        self.eps = eps
-        self.use_weight = use_weight
-        self.use_bias = use_bias
-        self.weight = jnp.ones(self.shape, dtype) if use_weight else None
-        self.bias = jnp.zeros(self.shape, dtype) if use_bias else None
+        _store_elementwise_affine(self, shape, eps, use_weight, use_bias, dtype)
 
     def __call__(self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None) -> Any:
         """Normalise ``x``; returns ``y``, or ``(y, state)`` when a state is given."""
@@ -74,11 +91,7 @@ class LayerNorm(Module):
         mean = jnp.mean(xc, keepdims=True)
         variance = jnp.maximum(0.0, jnp.var(xc, keepdims=True))
         y = (xc - mean) * jax.lax.rsqrt(variance + self.eps)
-        if self.weight is not None:
-            y = self.weight.astype(dtype) * y
-        if self.bias is not None:
-            y = y + self.bias.astype(dtype)
-        return _with_state(y.astype(x.dtype), state)
+        return _with_state(_scale_and_shift(self, y, dtype).astype(x.dtype), state)
 
 
 class RMSNorm(Module):
@@ -104,12 +117,7 @@ class RMSNorm(Module):
     ):
         """**Arguments:** as for `LayerNorm`."""
         dtype = default_floating_dtype() if dtype is None else dtype
-        self.shape = _as_shape(shape)
-        self.eps = eps
-        self.use_weight = use_weight
-        self.use_bias = use_bias
-        self.weight = jnp.ones(self.shape, dtype) if use_weight else None
-        self.bias = jnp.zeros(self.shape, dtype) if use_bias else None
+        _store_elementwise_affine(self, shape, eps, use_weight, use_bias, dtype)
 
     def __call__(self, x: jax.Array, state: State = NO_STATE, *, key: jax.Array | None = None) -> Any:
         """Normalise ``x``; returns ``y``, or ``(y, state)`` when a state is given."""
@@ -117,11 +125,7 @@ class RMSNorm(Module):
         dtype = _compute_dtype(x.dtype)
         xc = x.astype(dtype)
         y = jax.lax.rsqrt(jnp.mean(xc**2) + self.eps) * xc
-        if self.weight is not None:
-            y = self.weight.astype(dtype) * y
-        if self.bias is not None:
-            y = y + self.bias.astype(dtype)
-        return _with_state(y.astype(x.dtype), state)
+        return _with_state(_scale_and_shift(self, y, dtype).astype(x.dtype), state)
 
 
 class GroupNorm(Module):

@@ -101,7 +101,9 @@ class Pool(Module):
         return self._reduce(x)
 
 
-class _MaxPool(Pool):
+class _FixedPool(Pool):
+    """A `Pool` whose ``init``, ``operation`` and ``num_spatial_dims`` are fixed by the subclass."""
+
     def __init__(
         self,
         kernel_size: int | Sequence[int],
@@ -110,19 +112,15 @@ class _MaxPool(Pool):
         use_ceil: bool = False,
     ):
         """Arguments as for `Pool`, without ``init``, ``operation`` and ``num_spatial_dims``."""
-        super().__init__(-math.inf, lax.max, self._spatial_dims, kernel_size, stride, padding, use_ceil)
+        super().__init__(self._init_value, self._operation, self._spatial_dims, kernel_size, stride, padding, use_ceil)
 
 
-class _AvgPool(Pool):
-    def __init__(
-        self,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: PoolPadding = 0,
-        use_ceil: bool = False,
-    ):
-        """Arguments as for `Pool`, without ``init``, ``operation`` and ``num_spatial_dims``."""
-        super().__init__(0, lax.add, self._spatial_dims, kernel_size, stride, padding, use_ceil)
+class _MaxPool(_FixedPool):
+    _init_value, _operation = -math.inf, staticmethod(lax.max)
+
+
+class _AvgPool(_FixedPool):
+    _init_value, _operation = 0, staticmethod(lax.add)
 
     def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         """Window means of one input ``(C, *spatial)``; padding counts as zeros in the mean."""

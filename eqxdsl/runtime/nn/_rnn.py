@@ -19,6 +19,18 @@ def _check_step(name: str, cell: Any, x: jax.Array, hidden: jax.Array) -> None:
     check_shape(layer, hidden, (cell.hidden_size,), "a hidden state")
 
 
+def _uniform_parameters(
+    key: jax.Array, hidden_size: int, dtype: Any, shapes: list[tuple[int, ...] | None]
+) -> list[jax.Array | None]:
+    """One array per entry of ``shapes``, each ``U(-1/sqrt(hidden), 1/sqrt(hidden))``
+    from its own key split off ``key``; ``None`` where the shape is ``None`` (an
+    unused bias, whose key is split off all the same)."""
+    dtype = default_floating_dtype() if dtype is None else dtype
+    lim = math.sqrt(1 / hidden_size)
+    keys = jax.random.split(key, len(shapes))
+    return [None if shape is None else default_init(k, shape, dtype, lim) for k, shape in zip(keys, shapes)]
+
+
 class GRUCell(Module):
     """One step of a gated recurrent unit.
 
@@ -53,13 +65,9 @@ class GRUCell(Module):
         - ``key``: PRNG key (keyword only); every parameter is
           ``U(-1/sqrt(hidden), 1/sqrt(hidden))``.
         """
-        dtype = default_floating_dtype() if dtype is None else dtype
-        ih_key, hh_key, bias_key, bias_n_key = jax.random.split(key, 4)
-        lim = math.sqrt(1 / hidden_size)
-        self.weight_ih = default_init(ih_key, (3 * hidden_size, input_size), dtype, lim)
-        self.weight_hh = default_init(hh_key, (3 * hidden_size, hidden_size), dtype, lim)
-        self.bias = default_init(bias_key, (3 * hidden_size,), dtype, lim) if use_bias else None
-        self.bias_n = default_init(bias_n_key, (hidden_size,), dtype, lim) if use_bias else None
+        shapes = [(3 * hidden_size, input_size), (3 * hidden_size, hidden_size)]
+        shapes += [(3 * hidden_size,), (hidden_size,)] if use_bias else [None, None]
+        self.weight_ih, self.weight_hh, self.bias, self.bias_n = _uniform_parameters(key, hidden_size, dtype, shapes)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.use_bias = use_bias
@@ -103,12 +111,9 @@ class LSTMCell(Module):
         key: jax.Array,
     ):
         """**Arguments:** as for `GRUCell`; the bias has shape ``(4 * hidden,)``."""
-        dtype = default_floating_dtype() if dtype is None else dtype
-        ih_key, hh_key, bias_key = jax.random.split(key, 3)
-        lim = math.sqrt(1 / hidden_size)
-        self.weight_ih = default_init(ih_key, (4 * hidden_size, input_size), dtype, lim)
-        self.weight_hh = default_init(hh_key, (4 * hidden_size, hidden_size), dtype, lim)
-        self.bias = default_init(bias_key, (4 * hidden_size,), dtype, lim) if use_bias else None
+        shapes = [(4 * hidden_size, input_size), (4 * hidden_size, hidden_size)]
+        shapes += [(4 * hidden_size,)] if use_bias else [None]
+        self.weight_ih, self.weight_hh, self.bias = _uniform_parameters(key, hidden_size, dtype, shapes)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.use_bias = use_bias
