@@ -425,6 +425,26 @@ class _Abort(Exception):
     """Stops checking an expression after its error was reported."""
 
 
+@dataclass(frozen=True)
+class Poisoned:
+    """The value of an expression whose check failed, after the failure was reported.
+
+    Whatever computes on a poisoned value is poisoned too, silently: its type
+    is unknown, so any further complaint about it would be a follow-on of the
+    error already reported. A spec holding one never reaches the lower stage.
+    """
+
+    def __str__(self) -> str:
+        return "unknown"
+
+
+POISONED = Poisoned()
+
+
+def _any_poisoned(values) -> bool:
+    return any(isinstance(v, Poisoned) for v in values)
+
+
 def _did_you_mean(name: str, candidates) -> str | None:
     match = suggest(name, [c for c in candidates if c != name])
     return f"did you mean {match!r}?" if match else None
@@ -492,6 +512,11 @@ class _ModelChecker:
         self.current: MethodInfo | None = None
         # Names whose definition failed (already reported): their uses are not reported again.
         self.broken: set[str] = set()
+        # Layers whose constructor call had an error: their calls give poisoned values, silently.
+        self.failed_layers: set[str] = set()
+        # Fields used where an earlier error left their inputs unknown: they are
+        # called, although their sizes could not be inferred from the call.
+        self.reached: set[str] = set()
 
     # -- model items --------------------------------------------------------------
 
@@ -686,46 +711,70 @@ class _ModelChecker:
             return None
         self.model.resolved[id(call.func)] = Ref("class", call.func.id)
         info = FieldInfo(name, item, "layer", layer=layer, call=call, conditional=conditional)
-        info.given = self._layer_arguments(layer, call)
+        info.given, complete = self._layer_arguments(layer, call)
+        if not complete:
+            self.failed_layers.add(name)
         self.model.fields[name] = info
         return info
 
-    def _layer_arguments(self, layer, call: s.Call) -> dict[str, tuple[object, s.Expr]]:
+    def _layer_arguments(self, layer, call: s.Call) -> tuple[dict[str, tuple[object, s.Expr]], bool]:
+        """The constructor arguments of `call` by name, and whether they were all accepted.
+
+        An argument that fails is reported and left out. A missing argument is
+        not reported when an unknown argument of the same call was suggested
+        as it: the misspelling is the one mistake.
+        """
         args = layer.args
         by_name = {a.name: a for a in args}
         positional = [a for a in args if not a.keyword_only]
         given: dict[str, tuple[object, s.Expr]] = {}
+        suggested: set[str] = set()
+        complete = True
         layer_name = layer.name
         for index, arg_node in enumerate(call.args):
             if index >= len(positional):
                 self.r.error(arg_node, f"{layer_name} takes at most {len(positional)} positional arguments, got {len(call.args)}")
+                complete = False
                 break
             given[positional[index].name] = (arg_node, positional[index])
         for kw in call.keywords:
             if kw.name in ("key", "dtype_") or kw.name not in by_name:
-                hint = _did_you_mean(kw.name, by_name)
+                complete = False
                 if kw.name == "key":
                     hint = "the compiler passes keys itself"
+                else:
+                    match = suggest(kw.name, [n for n in by_name if n != kw.name])
+                    hint = f"did you mean {match!r}?" if match else None
+                    if match:
+                        suggested.add(match)
                 self.r.error(kw, f"{layer_name} has no argument {kw.name!r}", hint=hint or "arguments: " + ", ".join(by_name))
                 continue
             if kw.name in given:
                 self.r.error(kw, f"argument {kw.name!r} of {layer_name} is given twice")
+                complete = False
                 continue
             given[kw.name] = (kw.value, by_name[kw.name])
         result: dict[str, tuple[object, s.Expr]] = {}
         for arg_name, (node, arg) in given.items():
             value = self._layer_argument(layer_name, arg, node)
-            if value is not None:
+            if value is None:
+                complete = False
+            else:
                 result[arg_name] = (value, node)
         for arg in args:
             if arg.required and not arg.inferred and arg.name not in given:
-                self.r.error(call, f"{layer_name} needs the argument {arg.name!r}", hint=f"add {arg.name}=... to the call")
-        return result
+                complete = False
+                if arg.name not in suggested:
+                    self.r.error(call, f"{layer_name} needs the argument {arg.name!r}", hint=f"add {arg.name}=... to the call")
+        return result, complete
 
     def _layer_argument(self, layer_name: str, arg: LayerArg, node: s.Expr) -> object | None:
         """The table value of one constructor argument, or None after reporting it."""
         if arg.kind == "module":
-            bound = self._module_argument(node)
+            try:
+                bound = self._module_argument(node)
+            except _Abort:
+                return None
             if bound is None:
                 self.r.error(node, f"argument {arg.name} of {layer_name} must be a layer constructor such as Linear(4, 4)")
             return bound
@@ -750,16 +799,19 @@ class _ModelChecker:
         return converted
 
     def _module_argument(self, node: s.Expr) -> BoundLayer | None:
+        """The wrapped layer of a constructor call; None if `node` is not one; _Abort if it has errors (reported)."""
         if not isinstance(node, s.Call) or not isinstance(node.func, s.Name):
             return None
         layer = self.layer_class(node.func.id)
         if not isinstance(layer, LayerInfo):
             return None
         self.model.resolved[id(node.func)] = Ref("class", node.func.id)
-        given = self._layer_arguments(layer, node)
+        given, complete = self._layer_arguments(layer, node)
         missing = [a.name for a in layer.args if a.inferred and a.required and a.name not in given]
         if missing:
             self.r.error(node, f"a wrapped layer's sizes are not inferred: give {', '.join(missing)} explicitly")
+        if missing or not complete:
+            raise _Abort
         return BoundLayer(layer, {k: v for k, (v, _) in given.items()})
 
     def _signature(self, info: MethodInfo, forward_inputs: list[s.InputDecl]) -> None:
@@ -892,7 +944,8 @@ class _ModelChecker:
                     self.r.error(returns[-1][0], f"method {info.name} is declared to return {describe(declared)} but returns {describe(result)}")
                 else:
                     result = declared
-        info.returns = result
+        # A method that returns nothing was reported; its callers see an unknown value.
+        info.returns = result if result is not None else POISONED
         info.checking = False
         info.checked = True
         self.current = previous
@@ -902,13 +955,14 @@ class _ModelChecker:
             try:
                 self.statement(stmt, scope, returns)
             except _Abort:
-                # The error is reported; make what the statement defines exist, so
-                # that later uses are not reported again.
+                # The error is reported; what the statement defines is poisoned,
+                # so that its later uses are not reported again.
+                self._reach(stmt)
                 if isinstance(stmt, s.Assign):
                     for target in stmt.targets:
-                        scope.variables.setdefault(target.id, UnknownArray())
+                        scope.variables.setdefault(target.id, POISONED)
                 elif isinstance(stmt, s.Return):
-                    returns.append((stmt, UnknownArray()))
+                    returns.append((stmt, POISONED))
 
     def statement(self, stmt, scope: _Scope, returns: list) -> None:
         if isinstance(stmt, s.Assign):
@@ -921,7 +975,10 @@ class _ModelChecker:
             self.assign(stmt, (stmt.target,), False, value, scope)
         elif isinstance(stmt, s.Return):
             values = [self.eval(v, scope) for v in stmt.values]
-            returns.append((stmt, values[0] if len(values) == 1 else TupleValue(tuple(values))))
+            if len(values) == 1:
+                returns.append((stmt, values[0]))
+            else:
+                returns.append((stmt, POISONED if _any_poisoned(values) else TupleValue(tuple(values))))
         elif isinstance(stmt, s.If):
             self.if_statement(stmt, scope, returns)
         elif isinstance(stmt, s.For):
@@ -931,7 +988,7 @@ class _ModelChecker:
         for target in targets:
             self._check_local_name(target, scope)
         if unpack:
-            if isinstance(value, UnknownArray):
+            if isinstance(value, (UnknownArray, Poisoned)):
                 for target in targets:
                     scope.variables[target.id] = value
                     self.model.resolved[id(target)] = Ref("local", target.id)
@@ -1066,11 +1123,13 @@ class _ModelChecker:
         array = self.eval(iterable, scope)
         if isinstance(array, UnknownArray):
             raise _Abort
-        if not isinstance(array, TensorType) or array.rank == 0:
+        poisoned = isinstance(array, Poisoned)
+        if not poisoned and (not isinstance(array, TensorType) or array.rank == 0):
             self.r.error(iterable, f"a loop runs over a stack of layers or over the leading axis of an array, not {describe(array)}")
             raise _Abort
         body_scope = scope.copy()
-        body_scope.variables[target.id] = TensorType(array.dtype, array.shape[1:])
+        # Over a poisoned array the body is still checked, for its own mistakes.
+        body_scope.variables[target.id] = POISONED if poisoned else TensorType(array.dtype, array.shape[1:])
         self.model.resolved[id(target)] = Ref("local", target.id)
         self.block(stmt.body, body_scope, [])
         if any(isinstance(x, s.Return) for x in _walk_statements(stmt.body)):
@@ -1084,16 +1143,31 @@ class _ModelChecker:
             scope.variables[name] = body_scope.variables[name]
         if not carries:
             self.r.error(stmt, "this loop changes no variable defined before it, so it has no effect", hint="assign the loop's result to a variable defined before the loop")
-        self.model.resolved[id(stmt)] = LoopRef("array", carries, length=array.shape[0])
+        if not poisoned:
+            self.model.resolved[id(stmt)] = LoopRef("array", carries, length=array.shape[0])
 
     # -- expressions --------------------------------------------------------------------
 
     def eval(self, node: s.Expr, scope: _Scope | None, allow_symbols: bool = True) -> Value:
+        """The value of an expression; in a method (`scope` given), poisoned once an error in it was reported.
+
+        In a value fixed at build time (`scope` None) an error raises `_Abort` instead.
+        """
         method = getattr(self, "_eval_" + type(node).__name__, None)
-        if method is None:
-            self.r.error(node, "this expression is not allowed here")
-            raise _Abort
-        return method(node, scope, allow_symbols)
+        try:
+            if method is None:
+                self.r.error(node, "this expression is not allowed here")
+                raise _Abort
+            return method(node, scope, allow_symbols)
+        except _Abort:
+            if scope is None:
+                raise
+            self._reach(node)
+            return POISONED
+
+    def _reach(self, node: s.Node) -> None:
+        """Count the fields that `node` names as called: its check stopped at an error, so they could not be."""
+        self.reached.update(name for name in _names_in(node) if name in self.model.fields)
 
     def _eval_Constant(self, node: s.Constant, scope, allow_symbols) -> Value:
         v = node.value
@@ -1138,7 +1212,8 @@ class _ModelChecker:
             self._check_present(node, name, scope)
             resolved[id(node)] = Ref("field", name)
             if info.kind in ("param", "buffer"):
-                return info.tensor if info.tensor is not None else UnknownArray()
+                # No tensor: its type had an error, already reported.
+                return info.tensor if info.tensor is not None else POISONED
             self.r.error(node, f"{name} is a layer: call it, as in {name}(x)", hint="or map it over an axis: map(" + name + ", x)")
             raise _Abort
         if name in ACTIVATIONS:
@@ -1178,6 +1253,8 @@ class _ModelChecker:
 
     def _sequence(self, elts, scope, allow_symbols) -> Value:
         values = [self.eval(e, scope, allow_symbols) for e in elts]
+        if _any_poisoned(values):
+            return POISONED
         if values and all(isinstance(v, Static) and v.kind == "int" for v in values):
             return Static("ints", tuple(v.value for v in values))
         if all(isinstance(v, Static) for v in values):
@@ -1192,6 +1269,8 @@ class _ModelChecker:
         return self.binary(node, node.op, left, right)
 
     def binary(self, node: s.Node, op: str, left: Value, right: Value) -> Value:
+        if _any_poisoned((left, right)):
+            return POISONED
         if isinstance(left, Static) and isinstance(right, Static):
             return _static_binary(self.r, node, op, left, right)
         if op == "@":
@@ -1244,6 +1323,8 @@ class _ModelChecker:
 
     def _eval_UnaryOp(self, node: s.UnaryOp, scope, allow_symbols) -> Value:
         operand = self.eval(node.operand, scope, allow_symbols)
+        if isinstance(operand, Poisoned):
+            return operand
         if node.op == "not":
             if not isinstance(operand, Static):
                 self.r.error(node, "`not` applies to a condition fixed at build time, not an array")
@@ -1286,6 +1367,8 @@ class _ModelChecker:
         if isinstance(node, s.BoolOp):
             return self._eval_BoolOp(node, scope, allow_symbols).value
         value = self.eval(node, scope, allow_symbols)
+        if isinstance(value, Poisoned):
+            return None
         if not isinstance(value, Static):
             self.r.error(node, f"a condition must be fixed when the model is built (hyperparameters, layer presence), not {describe(value)}", hint="to choose between arrays elementwise, use where(condition, a, b)")
             raise _Abort
@@ -1297,6 +1380,8 @@ class _ModelChecker:
 
     def _eval_Compare(self, node: s.Compare, scope, allow_symbols) -> Value:
         values = [self.eval(o, scope, allow_symbols) for o in node.operands]
+        if _any_poisoned(values):
+            return Static("bool", None)
         results = []
         for op, left, right in zip(node.ops, values, values[1:]):
             if not isinstance(left, Static) or not isinstance(right, Static):
@@ -1342,8 +1427,12 @@ class _ModelChecker:
             self._check_present(base, base.id, scope)
             if info.kind in ("layer",):
                 self.model.resolved[id(base)] = Ref("field", base.id)
+                if info.name in self.failed_layers:
+                    return POISONED
                 return self._layer_attribute(node, info)
         value = self.eval(base, scope, allow_symbols)
+        if isinstance(value, Poisoned):
+            return value
         if node.attr == "T" and is_array(value):
             if isinstance(value, UnknownArray):
                 return value
@@ -1388,7 +1477,7 @@ class _ModelChecker:
                 raise _Abort
             item = items[i]
             return static_int(item) if isinstance(item, Dim) else item
-        if isinstance(value, UnknownArray):
+        if isinstance(value, (UnknownArray, Poisoned)):
             for item in node.index:
                 self._index_part(item, scope)
             return value
@@ -1409,6 +1498,8 @@ class _ModelChecker:
 
     def _slice_bound(self, part: s.Expr, scope) -> Dim:
         value = self.eval(part, scope)
+        if isinstance(value, Poisoned):
+            raise _Abort
         if not isinstance(value, Static) or value.kind != "int":
             self.r.error(part, f"a slice bound must be an int fixed at build time, not {describe(value)}")
             raise _Abort
@@ -1443,6 +1534,8 @@ class _ModelChecker:
                 axis += 1
             else:
                 value = self.eval(item, scope)
+                if isinstance(value, Poisoned):
+                    raise _Abort
                 if isinstance(value, Static) and value.kind == "int":
                     size = array.shape[axis]
                     i = value.value.value
@@ -1498,7 +1591,11 @@ class _ModelChecker:
             raise _Abort
         value = self.eval(node.source, scope)
         for step in node.steps:
-            value = self.apply(step, [value], scope)
+            try:
+                value = self.apply(step, [value], scope)
+            except _Abort:
+                # Reported: the later steps still run, on a poisoned value.
+                value = POISONED
         return value
 
     def _eval_Call(self, node: s.Call, scope, allow_symbols) -> Value:
@@ -1547,6 +1644,11 @@ class _ModelChecker:
 
     def call(self, node: s.Expr, func: s.Expr, args: list[Value], nodes: list, keywords: dict, scope: _Scope) -> Value:
         model = self.model
+        if _any_poisoned([*args, *(value for value, _ in keywords.values())]):
+            self._reach(node)
+            if isinstance(func, s.Name) and func.id in scope.stack_vars:
+                self.reached.add(scope.stack_vars[func.id][0])
+            return POISONED
         if isinstance(func, s.Name):
             name = func.id
             if name in scope.stack_vars:
@@ -1632,6 +1734,10 @@ class _ModelChecker:
         return inputs, tuple(used_keywords)
 
     def call_layer(self, node, info: FieldInfo, args, nodes, keywords, rest: bool, method: str | None = None) -> Value:
+        if info.name in self.failed_layers:
+            # Its constructor's error was reported; what it would make of its inputs is unknown.
+            self.reached.add(info.name)
+            return POISONED
         layer = info.layer
         inputs, used_keywords = self._layer_inputs(node, layer, args, nodes, keywords, method)
         given = {k: v for k, (v, _) in info.given.items()}
@@ -1724,7 +1830,7 @@ class _ModelChecker:
         if info.call_inference or info.stochastic:
             self.current.call_inference = True
         self.model.resolved[id(node)] = CallRef("method", info.name, stochastic=info.stochastic, stateful=info.stateful, call_inference=info.call_inference or info.stochastic)
-        return _substitute(info.returns, bound) if info.returns is not None else UnknownArray()
+        return _substitute(info.returns, bound)
 
     def call_function(self, node, function: Function, args, nodes, keywords) -> Value:
         params = function.params
@@ -1806,16 +1912,22 @@ class _ModelChecker:
             except _Abort:
                 pass
         names = [p.name for p in params]
+        suggested: set[str] = set()
         for kw in call.keywords:
             if kw.name not in names:
-                self.r.error(kw, f"{what} has no argument {kw.name!r}", hint=_did_you_mean(kw.name, names) or ("it takes no arguments" if not names else "arguments: " + ", ".join(names)))
+                match = suggest(kw.name, names)
+                if match:
+                    suggested.add(match)
+                hint = f"did you mean {match!r}?" if match else ("it takes no arguments" if not names else "arguments: " + ", ".join(names))
+                self.r.error(kw, f"{what} has no argument {kw.name!r}", hint=hint)
                 continue
             try:
                 result[kw.name] = (self.static_eval(kw.value), kw.value)
             except _Abort:
                 pass
         for param in params:
-            if param.name not in result and param.default is FN_REQUIRED:
+            # A missing argument that an unknown one was suggested as is the same mistake, reported once.
+            if param.name not in result and param.default is FN_REQUIRED and param.name not in suggested:
                 self.r.error(call, f"{what} needs the argument {param.name!r}")
         return result
 
@@ -1961,6 +2073,8 @@ def _presence_names(node: s.Expr) -> list[str]:
 
 
 def _same_type(a: Value | None, b: Value | None) -> bool:
+    if isinstance(a, Poisoned) or isinstance(b, Poisoned):
+        return True
     if isinstance(a, TensorType) and isinstance(b, TensorType):
         return a.dtype == b.dtype and a.shape == b.shape
     return a == b
@@ -1974,6 +2088,8 @@ def _merge(a: Value | None, b: Value | None) -> Value | None:
     """One type for two values that may meet (branches, returns), or None if they definitely differ."""
     if a is None or b is None:
         return a if b is None else b
+    if isinstance(a, Poisoned) or isinstance(b, Poisoned):
+        return POISONED
     if isinstance(a, UnknownArray) and is_array(b):
         return b
     if isinstance(b, UnknownArray) and is_array(a):
@@ -2509,7 +2625,7 @@ def _finish_model(checker: _ModelChecker) -> None:
             continue
         layer = info.layer
         missing = [a.name for a in layer.args if a.inferred and a.required and a.name not in info.given and (info.inferred is None or a.name not in info.inferred)]
-        if info.inferred is None and missing and not checker.broken:
+        if info.inferred is None and missing and info.name not in checker.reached and info.name not in checker.failed_layers:
             r.error(info.node, f"{info.name} is never called, so its {', '.join(missing)} cannot be inferred", hint="call it in a method, or give the sizes explicitly")
         for values in ({k: v for k, (v, _) in info.given.items()}, info.inferred or {}, info.inferred_rest or {}):
             for value in values.values():

@@ -46,3 +46,20 @@ def test_pathological_files(kind):
 @given(mutated_specs())
 def test_random_mutations_of_the_examples(case):
     check_mutant(*case)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F11: stride=0 raises ZeroDivisionError and dilation=0 compiles (conv shape rule, layers.py)",
+)
+@pytest.mark.parametrize("argument", ["stride=0", "dilation=0"])
+def test_zero_stride_is_a_located_error(argument):
+    text = (
+        "model M(c: int = 2):\n"
+        "    input x: f32[1, 8, 8]\n"
+        f"    conv = Conv2d(out_channels=c, kernel_size=3, {argument})\n\n"
+        "    forward:\n"
+        "        return conv(x)\n"
+    )
+    outcome = compile_outcome(text, "m.eqx")
+    assert not isinstance(outcome, str), f"Conv2d with {argument} compiled"
