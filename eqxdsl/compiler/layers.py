@@ -253,6 +253,15 @@ def _per_axis(layer: str, name: str, value: object, count: int) -> tuple[Dim, ..
     raise LayerShapeError(f"{layer}: {name} must be an int or {count} ints (one per spatial axis), got {_show(value)}")
 
 
+def _window_per_axis(layer: str, name: str, value: object, count: int) -> tuple[Dim, ...]:
+    """A kernel size, stride or dilation per spatial axis; each must be at least 1."""
+    sizes = _per_axis(layer, name, value, count)
+    for size in sizes:
+        if size.value is not None and size.value < 1:
+            raise LayerShapeError(f"{layer}: {name} must be at least 1 on every axis, got {_show(value)}")
+    return sizes
+
+
 def _padding_pairs(layer: str, value: object, count: int) -> str | tuple[tuple[Dim, Dim], ...]:
     """A `"padding"` value as a padding string or one `(lo, hi)` pair per spatial axis."""
     if isinstance(value, str):
@@ -394,9 +403,9 @@ def _conv_output(layer_name: str, fixed_dims: int | None, transposed: bool) -> O
         groups = Dim.of(args["groups"])
         _check_divides(layer, "in_channels", args["in_channels"], groups)
         _check_divides(layer, "out_channels", args["out_channels"], groups)
-        kernel = _per_axis(layer, "kernel_size", args["kernel_size"], dims)
-        stride = _per_axis(layer, "stride", args["stride"], dims)
-        dilation = _per_axis(layer, "dilation", args["dilation"], dims)
+        kernel = _window_per_axis(layer, "kernel_size", args["kernel_size"], dims)
+        stride = _window_per_axis(layer, "stride", args["stride"], dims)
+        dilation = _window_per_axis(layer, "dilation", args["dilation"], dims)
         padding = _padding_pairs(layer, args["padding"], dims)
         if transposed:
             extra = _per_axis(layer, "output_padding", args["output_padding"], dims)
@@ -473,8 +482,8 @@ def _pool_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
         dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
         x = _tensor(layer, inputs[0], "its input")
         _rank_exactly(layer, x, dims + 1, f"[channels, {dims} spatial axes]")
-        kernel = _per_axis(layer, "kernel_size", args["kernel_size"], dims)
-        stride = _per_axis(layer, "stride", args["stride"], dims)
+        kernel = _window_per_axis(layer, "kernel_size", args["kernel_size"], dims)
+        stride = _window_per_axis(layer, "stride", args["stride"], dims)
         padding = _padding_pairs(layer, args["padding"], dims)
         if isinstance(padding, str):
             raise LayerShapeError(f"{layer}: pooling takes explicit padding, not {padding!r}")

@@ -48,12 +48,8 @@ def test_random_mutations_of_the_examples(case):
     check_mutant(*case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F11: stride=0 raises ZeroDivisionError and dilation=0 compiles (conv shape rule, layers.py)",
-)
-@pytest.mark.parametrize("argument", ["stride=0", "dilation=0"])
-def test_zero_stride_is_a_located_error(argument):
+@pytest.mark.parametrize("argument", ["stride=0", "dilation=0", "stride=(1, 0)"])
+def test_zero_window_sizes_are_located_errors(argument):
     text = (
         "model M(c: int = 2):\n"
         "    input x: f32[1, 8, 8]\n"
