@@ -515,3 +515,100 @@ def test_diagnostic_format_has_source_line_caret_and_hint():
     diagnostic = diagnostic_at("a = 1\n  b = foo(x)\n", "m.eqx", 2, 7, "unknown name 'foo'", hint="did you mean 'for'?", end_line=2, end_column=10)
     assert diagnostic.format() == "m.eqx:2:7: error: unknown name 'foo'\n  b = foo(x)\n      ^^^\nhint: did you mean 'for'?"
     assert str(CompileError([diagnostic, diagnostic])) == diagnostic.format() + "\n" + diagnostic.format()
+
+
+# -- one mistake, one diagnostic: follow-on errors are not reported ----------------------
+
+
+def located(source: str) -> list[tuple[int, int, str]]:
+    return sorted((d.line, d.column, d.message) for d in diagnose(source))
+
+
+def assert_exactly(source: str, expected: list[tuple[int, int, str]]) -> None:
+    """The spec's diagnostics are exactly `expected`: (line, column, start of the message)."""
+    found = located(source)
+    assert [(line, column) for line, column, _ in found] == sorted((line, column) for line, column, _ in expected), found
+    for (_, _, message), (_, _, start) in zip(found, sorted(expected)):
+        assert message.startswith(start), found
+
+
+def test_a_misspelt_layer_argument_is_the_only_error():
+    # Not also: the argument it was meant to be is missing, conv fails where it
+    # is called, head (called after conv) is never called.
+    assert_exactly("""
+        model Net(width: int = 16):
+            input x: f32[1, 8, 8]
+            conv = Conv2d(out_chanels=width, kernel_size=3)
+            head = Linear(out_features=10)
+
+            forward:
+                return x -> conv -> relu -> head
+        """, [(3, 19, "Conv2d has no argument 'out_chanels'")])
+
+
+def test_independent_mistakes_in_different_layers_and_methods_are_all_reported():
+    assert_exactly("""
+        model Net(width: int = 16):
+            enc = Linear(out_feature=8)
+            head = Linear(out_features=10)
+            unused = Linear(out_features=3)
+
+            def encode(x: f32[width]) -> f32[8]:
+                return enc(x)
+
+            forward(x: f32[width]):
+                h = encode(x) -> rleu
+                return h -> head
+        """, [
+        (2, 18, "Linear has no argument 'out_feature'"),
+        (10, 26, "unknown function or layer 'rleu'"),
+        (4, 5, "unused is never called, so its in_features cannot be inferred"),
+    ])
+
+
+def test_a_missing_argument_is_reported_when_the_unknown_one_was_not_meant_as_it():
+    assert_exactly("""
+        model M():
+            proj = Linear(8, bias=True)
+            forward(x: f32[8]):
+                return proj(x)
+        """, [(2, 22, "Linear has no argument 'bias'"), (2, 12, "Linear needs the argument 'out_features'")])
+
+
+def test_shape_errors_downstream_of_a_poisoned_value_are_silent_but_unrelated_ones_are_not():
+    assert_exactly("""
+        model M():
+            proj = Linear(out_features=8, bais=True)
+            forward(x: f32[4], y: f32[3]):
+                h = x -> proj
+                z = h + y
+                p = h @ y -> relu
+                w = x + y
+                return z * w + p
+        """, [(2, 35, "Linear has no argument 'bais'"), (7, 13, "+: cannot broadcast f32[4] with f32[3]")])
+
+
+def test_a_layer_after_a_failed_step_counts_as_called():
+    assert_exactly("""
+        model M():
+            head = Linear(out_features=2)
+            forward(x: f32[4], y: f32[3]):
+                return x @ y -> head
+        """, [(4, 16, "@: the last axis of the left operand f32[4] has size 4")])
+
+
+def test_callers_of_a_method_with_an_error_check_against_its_declared_result():
+    # encode's body fails; forward still checks its own use of encode's declared f32[8].
+    assert_exactly("""
+        model M():
+            def encode(x: f32[4]) -> f32[8]:
+                return undefined(x)
+            forward(x: f32[4], y: f32[3]):
+                a = encode(x) + y
+                b = encode(x) -> Linear
+                return a
+        """, [
+        (3, 16, "unknown function or layer 'undefined'"),
+        (5, 13, "+: cannot broadcast f32[8] with f32[3]"),
+        (6, 26, "Linear(...) builds a layer"),
+    ])
