@@ -31,6 +31,7 @@ from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at,
 __all__ = ["parse_spec"]
 
 
+
 class _IndentError(Exception):
     """A line dedented to a column that no enclosing block started at."""
 
@@ -185,6 +186,25 @@ def _number(token: Token, kind: type) -> int | float:
         raise _SpecError(_tok_pos(token), f"invalid number {str(token)!r}", hint="an underscore may only stand between two digits, as in 1_000") from None
 
 
+def _if_chain(node_class, meta, test, rest):
+    """An `if` with its `elif` and `else` clauses, as nested `node_class` nodes (`elif` is `else: if`).
+
+    `rest` holds the body's items, then ("elif", test, body, meta) and ("else", body) markers.
+    """
+    body = []
+    elifs = []
+    orelse: tuple = ()
+    for item in rest:
+        if isinstance(item, tuple) and item and item[0] == "elif":
+            elifs.append(item)
+        elif isinstance(item, tuple) and item and item[0] == "else":
+            orelse = item[1]
+        elif item is not None:
+            body.append(item)
+    for _, elif_test, elif_body, elif_meta in reversed(elifs):
+        orelse = (node_class(test=elif_test, body=elif_body, orelse=orelse, pos=_pos(elif_meta)),)
+    return node_class(test=test, body=tuple(body), orelse=orelse, pos=_pos(meta))
+
 class _ToSyntax:
     """Builds `syntax` nodes from lark's parse tree, bottom-up.
 
@@ -314,19 +334,7 @@ class _ToSyntax:
         return ("frozen", layer)
 
     def model_if(self, meta, test, *rest):
-        body = []
-        elifs = []
-        orelse: tuple = ()
-        for item in rest:
-            if isinstance(item, tuple) and item and item[0] == "elif":
-                elifs.append(item)
-            elif isinstance(item, tuple) and item and item[0] == "else":
-                orelse = item[1]
-            elif item is not None:
-                body.append(item)
-        for _, elif_test, elif_body, elif_meta in reversed(elifs):
-            orelse = (s.ModelIf(test=elif_test, body=elif_body, orelse=orelse, pos=_pos(elif_meta)),)
-        return s.ModelIf(test=test, body=tuple(body), orelse=orelse, pos=_pos(meta))
+        return _if_chain(s.ModelIf, meta, test, rest)
 
     def model_elif(self, meta, test, *items):
         return ("elif", test, tuple(items), meta)
@@ -393,19 +401,7 @@ class _ToSyntax:
         return s.For(target=s.Name(id=str(target), pos=_tok_pos(target)), iter=iterable, body=tuple(body), pos=_pos(meta))
 
     def if_stmt(self, meta, test, *rest):
-        body = []
-        elifs = []
-        orelse: tuple = ()
-        for item in rest:
-            if isinstance(item, tuple) and item and item[0] == "elif":
-                elifs.append(item)
-            elif isinstance(item, tuple) and item and item[0] == "else":
-                orelse = item[1]
-            elif item is not None:
-                body.append(item)
-        for _, elif_test, elif_body, elif_meta in reversed(elifs):
-            orelse = (s.If(test=elif_test, body=elif_body, orelse=orelse, pos=_pos(elif_meta)),)
-        return s.If(test=test, body=tuple(body), orelse=orelse, pos=_pos(meta))
+        return _if_chain(s.If, meta, test, rest)
 
     def elif_clause(self, meta, test, *body):
         return ("elif", test, tuple(body), meta)
