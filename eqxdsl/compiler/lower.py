@@ -13,6 +13,7 @@ The conventions (keys, state, stacks) are the ones in docs/language.md,
 from __future__ import annotations
 
 import ast
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -587,7 +588,8 @@ class _MethodLowerer:
             notes.append("`inference`, when True or False, overrides the layers' own `inference` fields (which `eqx.nn.inference_mode` sets).")
         if info.stateful:
             notes.append("`state` holds the running statistics; the updated state is returned beside the output.")
-        return text + ("\n\n" + " ".join(notes) if notes else "")
+        # Wrapped so that, indented inside the method, the docstring stays within black's 88 columns.
+        return text + ("\n\n" + textwrap.fill(" ".join(notes), width=78) if notes else "")
 
 
 def _sites(body, resolved) -> Iterator[tuple[int, str]]:
