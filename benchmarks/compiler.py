@@ -166,12 +166,12 @@ def profile_table(stats: pstats.Stats, rows: int = PROFILE_ROWS) -> str:
 # parse counts inside `check_spec` too.
 _PHASES = {
     "imports (every module loaded)": ("_bootstrap>", "_find_and_load"),
-    "parse_spec": ("parse.py", "parse_spec"),
-    "check_spec": ("check.py", "check_spec"),
-    "lower_spec": ("lower.py", "lower_spec"),
-    "render_module": ("render.py", "render_module"),
+    "parse_spec": ("parse/_parse.py", "parse_spec"),
+    "check_spec": ("check/_spec.py", "check_spec"),
+    "lower_spec": ("lower/_spec.py", "lower_spec"),
+    "render_module": ("render/_render.py", "render_module"),
     "of which black.format_str": ("~", "<built-in method black.format_str>"),
-    "spec_digest (up-to-date test)": ("driver.py", "spec_digest"),
+    "spec_digest (up-to-date test)": ("outputs.py", "spec_digest"),
 }
 
 

@@ -15,15 +15,17 @@ if TYPE_CHECKING:
     from .compiler.diagnostics import CompileError, Diagnostic
     from .compiler.driver import OutputError, compile_file, compile_source, load
     from .compiler.render import InternalCompilerError
+    from .summarise import summary
 
 _EXPORTS = {
     "compile_source": "eqxdsl.compiler.driver",
     "compile_file": "eqxdsl.compiler.driver",
-    "load": "eqxdsl.compiler.driver",
-    "OutputError": "eqxdsl.compiler.driver",
+    "load": "eqxdsl.compiler.loader",
+    "OutputError": "eqxdsl.compiler.outputs",
     "CompileError": "eqxdsl.compiler.diagnostics",
     "Diagnostic": "eqxdsl.compiler.diagnostics",
     "InternalCompilerError": "eqxdsl.compiler.render",
+    "summary": "eqxdsl.summarise",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -185,6 +185,8 @@ def test_sigint_leaves_no_partial_file(specs, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "eqxdsl", "compile", "small.eqx"],
         cwd=specs, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # SIGINT back to its default in the child, even when this suite runs with it ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout.readline().strip() == "writing"
     process.send_signal(signal.SIGINT)

@@ -6,8 +6,8 @@ from pathlib import Path
 import lark
 import pytest
 
-from eqxdsl.compiler import parse
-from eqxdsl.compiler import syntax as s
+from eqxdsl.compiler.parse import _parse as parse
+from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.parse import parse_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

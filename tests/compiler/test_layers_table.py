@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import pytest
 
 from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
-from eqxdsl.compiler.layers import LAYERS, NOT_LAYERS, REQUIRED, BoundLayer, LayerShapeError, suggest
+from eqxdsl.compiler.library.layers import LAYERS, NOT_LAYERS, REQUIRED, BoundLayer, LayerShapeError, suggest
 
 nn = pytest.importorskip("eqxdsl.runtime.nn")
 
@@ -101,7 +101,7 @@ def test_suggest():
 
 
 def test_table_does_not_import_jax():
-    code = "import sys, eqxdsl.compiler.layers; sys.exit('jax' in sys.modules)"
+    code = "import sys, eqxdsl.compiler.library.layers; sys.exit('jax' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import eqxdsl
-from eqxdsl.compiler import render
+from eqxdsl.compiler.render import _render as render
 from eqxdsl.compiler.check import RESERVED_NAMES
 from eqxdsl.compiler.diagnostics import CompileError
 from eqxdsl.compiler.driver import check_file

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from eqxdsl.compiler import ir
+from eqxdsl.compiler.lower import ir
 from eqxdsl.compiler.render import InternalCompilerError, render_module
 
 S = ir.Statement

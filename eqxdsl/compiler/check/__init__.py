@@ -1,0 +1,48 @@
+"""Check stage: a syntax tree in, a `CheckedSpec` out (or a `CompileError`).
+
+`check_spec(spec, load_import)` resolves every name, checks types, arity and
+shapes by executing each method symbolically on `TensorType`s with symbolic
+sizes, and infers every constructor size the spec left out. All problems of a
+file are collected into one `CompileError`.
+
+`checked` is the stage's output contract: the records (`CheckedSpec`,
+`CheckedModel`, `FieldInfo`, `MethodInfo`, `Ref`, `CallRef`, ...) that
+`lower` reads, and that tools (a summary, a language server) can read too.
+
+Inside, one checker per role, as mypy's expression checker stands beside its
+type checker:
+- `_spec`: the spec, its imports and its models, in dependency order;
+- `_declarations`: `ModelChecker`, a model's declarations and build-time values;
+- `_statements`, `_expressions`, `_calls`: the roles that check method bodies,
+  each joined to its `ModelChecker` by a back-reference.
+"""
+
+from eqxdsl.compiler.check._spec import check_spec
+from eqxdsl.compiler.check.checked import (
+    RESERVED_NAMES,
+    CallRef,
+    CheckedModel,
+    CheckedSpec,
+    FieldInfo,
+    HyperInfo,
+    LoopRef,
+    MethodInfo,
+    PythonClass,
+    Ref,
+    StaticBranch,
+)
+
+__all__ = [
+    "RESERVED_NAMES",
+    "CallRef",
+    "CheckedModel",
+    "CheckedSpec",
+    "FieldInfo",
+    "HyperInfo",
+    "LoopRef",
+    "MethodInfo",
+    "PythonClass",
+    "Ref",
+    "StaticBranch",
+    "check_spec",
+]

@@ -1,0 +1,270 @@
+"""Checking the statements of a method."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eqxdsl.compiler.check._join import compatible, merge, same_type
+from eqxdsl.compiler.check._report import (
+    POISONED,
+    Abort,
+    Poisoned,
+    any_poisoned,
+    check_identifier,
+)
+from eqxdsl.compiler.check._scope import Scope, condition_key
+from eqxdsl.compiler.check._walk import (
+    always_returns,
+    assigned_names,
+    presence_names,
+    walk_statements,
+)
+from eqxdsl.compiler.check.checked import LoopRef, MethodInfo, Ref, StaticBranch
+from eqxdsl.compiler.dims import TensorType
+from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.values import Static, TupleValue, UnknownArray, Value, describe
+
+if TYPE_CHECKING:
+    from eqxdsl.compiler.check._declarations import ModelChecker
+
+
+class StatementChecker:
+    """The statements of a method: assignments, returns, `if` and `for`, checked in order on a scope.
+
+    Reaches the rest of the model's checker through `checker`.
+    """
+
+    def __init__(self, checker: ModelChecker):
+        self.checker = checker
+        self.r = checker.r
+        self.model = checker.model
+        self.spec = checker.spec
+
+    def check_method(self, info: MethodInfo) -> None:
+        if info.checked or info.checking:
+            return
+        info.checking = True
+        previous = self.checker.current
+        self.checker.current = info
+        scope = Scope({name: tensor for name, tensor in info.params})
+        for name, _ in info.params:
+            self.model.resolved.setdefault(("param", info.name, name), Ref("local", name))
+        returns: list[tuple[s.Return, Value]] = []
+        self.block(info.node.body, scope, returns)
+        info.locals = set(scope.variables)
+        if not returns:
+            self.r.error(info.node, f"method {info.name} returns nothing", hint="end it with `return ...`")
+        elif not isinstance(info.node.body[-1], s.Return) and not always_returns(info.node.body):
+            self.r.error(info.node.body[-1], f"method {info.name} may end without a return", hint="end every path with `return ...`")
+        result = returns[0][1] if returns else None
+        for stmt, value in returns[1:]:
+            merged = merge(result, value)
+            if merged is None:
+                self.r.error(stmt, f"this return gives {describe(value)}, an earlier one gives {describe(result)}")
+            else:
+                result = merged
+        if info.node.returns is not None and result is not None:
+            try:
+                declared_items = tuple(self.checker.type_of(t, allow_new_dims=False) for t in info.node.returns)
+            except Abort:
+                declared_items = None
+            if declared_items is not None:
+                declared = TupleValue(declared_items) if info.node.returns_tuple else declared_items[0]
+                if not compatible(declared, result):
+                    self.r.error(returns[-1][0], f"method {info.name} is declared to return {describe(declared)} but returns {describe(result)}")
+                else:
+                    result = declared
+        # A method that returns nothing was reported; its callers see an unknown value.
+        info.returns = result if result is not None else POISONED
+        info.checking = False
+        info.checked = True
+        self.checker.current = previous
+    def block(self, body: tuple, scope: Scope, returns: list) -> None:
+        for stmt in body:
+            try:
+                self.statement(stmt, scope, returns)
+            except Abort:
+                # The error is reported; what the statement defines is poisoned,
+                # so that its later uses are not reported again.
+                self.checker.expressions.reach(stmt)
+                if isinstance(stmt, s.Assign):
+                    for target in stmt.targets:
+                        scope.variables.setdefault(target.id, POISONED)
+                elif isinstance(stmt, s.Return):
+                    returns.append((stmt, POISONED))
+    def statement(self, stmt, scope: Scope, returns: list) -> None:
+        if isinstance(stmt, s.Assign):
+            value = self.checker.expressions.eval(stmt.value, scope)
+            self.assign(stmt, stmt.targets, stmt.unpack, value, scope)
+        elif isinstance(stmt, s.AugAssign):
+            current = self.checker.expressions.eval(stmt.target, scope)
+            right = self.checker.expressions.eval(stmt.value, scope)
+            value = self.checker.expressions.binary(stmt, stmt.op, current, right)
+            self.assign(stmt, (stmt.target,), False, value, scope)
+        elif isinstance(stmt, s.Return):
+            values = [self.checker.expressions.eval(v, scope) for v in stmt.values]
+            if len(values) == 1:
+                returns.append((stmt, values[0]))
+            else:
+                returns.append((stmt, POISONED if any_poisoned(values) else TupleValue(tuple(values))))
+        elif isinstance(stmt, s.If):
+            self.if_statement(stmt, scope, returns)
+        elif isinstance(stmt, s.For):
+            self.for_statement(stmt, scope, returns)
+    def assign(self, stmt, targets: tuple[s.Name, ...], unpack: bool, value: Value, scope: Scope) -> None:
+        for target in targets:
+            self._check_local_name(target, scope)
+        if unpack:
+            if isinstance(value, (UnknownArray, Poisoned)):
+                for target in targets:
+                    scope.variables[target.id] = value
+                    self.model.resolved[id(target)] = Ref("local", target.id)
+                return
+            if not isinstance(value, TupleValue):
+                self.r.error(stmt, f"cannot unpack {describe(value)} into {len(targets)} names", hint="only tuples (several return values, split(...)) unpack")
+                raise Abort
+            if len(value.items) != len(targets):
+                self.r.error(stmt, f"cannot unpack {len(value.items)} values into {len(targets)} names")
+                raise Abort
+            for target, item in zip(targets, value.items):
+                scope.variables[target.id] = item
+                self.model.resolved[id(target)] = Ref("local", target.id)
+        else:
+            scope.variables[targets[0].id] = value
+            self.model.resolved[id(targets[0])] = Ref("local", targets[0].id)
+    def _check_local_name(self, target: s.Name, scope: Scope) -> None:
+        name = target.id
+        if not check_identifier(self.r, target, name, "variable"):
+            raise Abort
+        if name in scope.variables:
+            return
+        model = self.model
+        clash = None
+        if any(h.name == name for h in model.hypers):
+            clash = "a hyperparameter"
+        elif name in model.constants:
+            clash = "a constant"
+        elif name in model.fields:
+            clash = "a layer" if model.fields[name].kind in ("layer", "stack") else "a parameter"
+        elif name in model.methods:
+            clash = "a method"
+        elif name in model.input_dims:
+            clash = "an input dimension"
+        if clash:
+            self.r.error(target, f"cannot assign to {name!r}: it is {clash} of the model", hint="choose another name for the variable")
+            raise Abort
+    def if_statement(self, stmt: s.If, scope: Scope, returns: list) -> None:
+        test, present = self.condition(stmt.test, scope)
+        key = condition_key(stmt.test)
+        then_scope = scope.copy()
+        then_scope.present = scope.present | present
+        then_scope.conditions = scope.conditions | {key}
+        else_scope = scope.copy()
+        known = test.value if isinstance(test, Static) and test.kind == "bool" else None
+        if known is not None:
+            self.model.resolved[id(stmt)] = StaticBranch(known)
+        if known is not False:
+            self.block(stmt.body, then_scope, returns)
+        if known is not True:
+            self.block(stmt.orelse, else_scope, returns)
+        if known is True:
+            branches = [then_scope]
+        elif known is False:
+            branches = [else_scope]
+        else:
+            branches = [then_scope, else_scope]
+        merged: dict[str, Value] = {}
+        for name in set().union(*(b.variables for b in branches)):
+            values = [b.variables.get(name) for b in branches]
+            if any(v is None for v in values):
+                continue
+            result = values[0]
+            for other in values[1:]:
+                combined = merge(result, other)
+                if combined is None:
+                    self.r.error(stmt, f"{name} is {describe(result)} after one branch and {describe(other)} after the other")
+                    combined = result
+                result = combined
+            merged[name] = result
+        scope.variables = merged
+    def condition(self, node: s.Expr, scope: Scope) -> tuple[Static, frozenset[str]]:
+        """Evaluate a static condition; also returns the layers it proves present."""
+        present: set[str] = set()
+        for name in presence_names(node):
+            if name in self.model.fields:
+                present.add(name)
+        return Static("bool", self.checker.expressions.truth(node, scope, True)), frozenset(present)
+    def for_statement(self, stmt: s.For, scope: Scope, returns: list) -> None:
+        target = stmt.target
+        iterable = stmt.iter
+        stack = None
+        if isinstance(iterable, s.Name) and iterable.id not in scope.variables and iterable.id in self.model.fields:
+            stack = self.model.fields[iterable.id]
+            self.checker.expressions.check_present(iterable, stack.name, scope)
+            if stack.kind != "stack":
+                self.r.error(iterable, f"cannot loop over {iterable.id}: it is not a stack", hint="a stack is declared with `name = repeat n: Layer(...)`")
+                raise Abort
+            self.model.resolved[id(iterable)] = Ref("field", stack.name)
+        if target.id in scope.variables:
+            self.r.error(target, f"the loop variable {target.id!r} is already a variable of this method", hint="choose a new name for the loop variable")
+            raise Abort
+        self._check_local_name(target, scope)
+        before = dict(scope.variables)
+        if stack is not None:
+            self.model.resolved[id(target)] = Ref("layer_var", stack.name)
+            kind = "scan" if stack.scan else "unrolled"
+            first_scope = scope.copy()
+            first_scope.stack_vars[target.id] = (stack.name, 0)
+            self.block(stmt.body, first_scope, returns)
+            assigned = assigned_names(stmt.body)
+            carries = tuple(n for n in before if n in assigned)
+            changed = [n for n in carries if not same_type(before[n], first_scope.variables[n])]
+            length = stack.count
+            if changed and (stack.scan or length.value == 1):
+                if stack.scan:
+                    name = changed[0]
+                    self.r.error(stmt, f"a scanned stack needs its loop to keep each variable's type, but {name} goes from {describe(before[name])} to {describe(first_scope.variables[name])}", hint="use an unrolled stack (`repeat n:` without scan), or make the copies map a shape to itself")
+            if changed and not stack.scan and length.value != 1:
+                rest_scope = first_scope.copy()
+                rest_scope.variables = {**first_scope.variables}
+                rest_scope.stack_vars[target.id] = (stack.name, 1)
+                for name in list(rest_scope.variables):
+                    if name not in before:
+                        del rest_scope.variables[name]
+                self.block(stmt.body, rest_scope, returns)
+                for name in carries:
+                    if not same_type(first_scope.variables[name], rest_scope.variables.get(name)):
+                        self.r.error(stmt, f"the copies of {stack.name} after the first change {name} from {describe(first_scope.variables[name])} to {describe(rest_scope.variables.get(name))}; a stack must settle on one shape after its first copy")
+                        break
+                final = rest_scope
+            else:
+                final = first_scope
+            for name in carries:
+                scope.variables[name] = final.variables[name]
+            self.model.resolved[id(stmt)] = LoopRef(kind, carries, stack=stack.name, length=length)
+            return
+        array = self.checker.expressions.eval(iterable, scope)
+        if isinstance(array, UnknownArray):
+            raise Abort
+        poisoned = isinstance(array, Poisoned)
+        if not poisoned and (not isinstance(array, TensorType) or array.rank == 0):
+            self.r.error(iterable, f"a loop runs over a stack of layers or over the leading axis of an array, not {describe(array)}")
+            raise Abort
+        body_scope = scope.copy()
+        # Over a poisoned array the body is still checked, for its own mistakes.
+        body_scope.variables[target.id] = POISONED if poisoned else TensorType(array.dtype, array.shape[1:])
+        self.model.resolved[id(target)] = Ref("local", target.id)
+        self.block(stmt.body, body_scope, [])
+        if any(isinstance(x, s.Return) for x in walk_statements(stmt.body)):
+            self.r.error(stmt, "a loop over an array cannot return from inside (it becomes jax.lax.scan)", hint="assign to a variable in the loop and return after it")
+        assigned = assigned_names(stmt.body)
+        carries = tuple(n for n in before if n in assigned)
+        for name in carries:
+            if not same_type(before[name], body_scope.variables[name]):
+                self.r.error(stmt, f"a loop over an array must keep each variable's type, but {name} goes from {describe(before[name])} to {describe(body_scope.variables[name])}")
+                raise Abort
+            scope.variables[name] = body_scope.variables[name]
+        if not carries:
+            self.r.error(stmt, "this loop changes no variable defined before it, so it has no effect", hint="assign the loop's result to a variable defined before the loop")
+        if not poisoned:
+            self.model.resolved[id(stmt)] = LoopRef("array", carries, length=array.shape[0])

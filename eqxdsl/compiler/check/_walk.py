@@ -1,0 +1,86 @@
+"""Walks over model items and statements that the checker needs."""
+
+from __future__ import annotations
+
+from eqxdsl.compiler.check._scope import condition_key
+from eqxdsl.compiler.parse import syntax as s
+
+
+def walk_items(items):
+    for item in items:
+        yield item
+        if isinstance(item, s.ModelIf):
+            yield from walk_items(item.body)
+            yield from walk_items(item.orelse)
+
+
+def model_conditions(items) -> list[s.Expr]:
+    """The tests of the model-level `if`s, outer ones first."""
+    tests = []
+    for item in items:
+        if isinstance(item, s.ModelIf):
+            tests.append(item.test)
+            tests.extend(model_conditions(item.body))
+            tests.extend(model_conditions(item.orelse))
+    return tests
+
+
+def names_in(node: object) -> set[str]:
+    """Every name an expression reads."""
+    if isinstance(node, s.Name):
+        return {node.id}
+    if isinstance(node, tuple):
+        return set().union(*(names_in(item) for item in node)) if node else set()
+    if isinstance(node, s.Node):
+        return set().union(*(names_in(value) for key, value in vars(node).items() if key != "pos"))
+    return set()
+
+
+def items_with_conditions(items, conditions: tuple[str, ...] = ()):
+    for item in items:
+        if isinstance(item, s.ModelIf):
+            key = condition_key(item.test)
+            yield from items_with_conditions(item.body, conditions + (key,))
+            yield from items_with_conditions(item.orelse, conditions + ("not " + key,))
+        else:
+            yield item, conditions
+
+
+def walk_statements(body):
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, s.If):
+            yield from walk_statements(stmt.body)
+            yield from walk_statements(stmt.orelse)
+        elif isinstance(stmt, s.For):
+            yield from walk_statements(stmt.body)
+
+
+def assigned_names(body) -> set[str]:
+    names: set[str] = set()
+    for stmt in walk_statements(body):
+        if isinstance(stmt, s.Assign):
+            names.update(t.id for t in stmt.targets)
+        elif isinstance(stmt, s.AugAssign):
+            names.add(stmt.target.id)
+    return names
+
+
+def always_returns(body) -> bool:
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, s.Return):
+        return True
+    if isinstance(last, s.If):
+        return always_returns(last.body) and always_returns(last.orelse)
+    return False
+
+
+def presence_names(node: s.Expr) -> list[str]:
+    """Layer names a condition proves present when it holds (`proj`, `proj and norm`)."""
+    if isinstance(node, s.Name):
+        return [node.id]
+    if isinstance(node, s.BoolOp) and node.op == "and":
+        return [n for v in node.values for n in presence_names(v)]
+    return []

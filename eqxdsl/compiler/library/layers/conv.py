@@ -1,0 +1,140 @@
+"""Convolutions and transposed convolutions, in 1 to 3 dimensions (`eqxdsl.runtime.nn._conv`)."""
+
+from __future__ import annotations
+
+from eqxdsl.compiler.dims import Dim, TensorType
+from eqxdsl.compiler.library.layers._row import (
+    Args,
+    InferFn,
+    LayerArg,
+    LayerInfo,
+    OutputFn,
+    layer,
+)
+from eqxdsl.compiler.library.layers._rules import (
+    _call,
+    _check_divides,
+    _constant,
+    _padding_pairs,
+    _per_axis,
+    _positive_if_known,
+    _rank_exactly,
+    _result_dtype,
+    _same_size,
+    _size,
+    _tensor,
+    _window_per_axis,
+)
+from eqxdsl.compiler.values import UnknownArray
+
+
+def _conv_spatial(layer_name: str, args: Args, inputs: tuple, fixed_dims: int | None) -> tuple[str, TensorType, int]:
+    layer = _call(layer_name, args, ("in_channels", "out_channels", "kernel_size"))
+    dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+    x = _tensor(layer, inputs[0], "its input")
+    names = {1: "L", 2: "H, W", 3: "D, H, W"}.get(dims, f"{dims} spatial axes")
+    _rank_exactly(layer, x, dims + 1, f"[channels, {names}]")
+    return layer, x, dims
+
+
+def _channels_infer(layer_name: str, fixed_dims: int | None) -> InferFn:
+    def infer(args: Args, inputs: tuple) -> dict:
+        _, x, _ = _conv_spatial(layer_name, args, inputs, fixed_dims)
+        return {"in_channels": x.shape[0]}
+
+    return infer
+
+
+def _conv_output(layer_name: str, fixed_dims: int | None, transposed: bool) -> OutputFn:
+    def output(args: Args, inputs: tuple) -> TensorType:
+        layer, x, dims = _conv_spatial(layer_name, args, inputs, fixed_dims)
+        _same_size(layer, f"axis 0 (channels) of the input {x}", x.shape[0], "in_channels", args["in_channels"])
+        groups = Dim.of(args["groups"])
+        _check_divides(layer, "in_channels", args["in_channels"], groups)
+        _check_divides(layer, "out_channels", args["out_channels"], groups)
+        kernel = _window_per_axis(layer, "kernel_size", args["kernel_size"], dims)
+        stride = _window_per_axis(layer, "stride", args["stride"], dims)
+        dilation = _window_per_axis(layer, "dilation", args["dilation"], dims)
+        padding = _padding_pairs(layer, args["padding"], dims)
+        if transposed:
+            extra = _per_axis(layer, "output_padding", args["output_padding"], dims)
+            sizes = _transposed_sizes(x.shape[1:], kernel, stride, dilation, padding, extra)
+        else:
+            sizes = _conv_sizes(x.shape[1:], kernel, stride, dilation, padding)
+        for axis, size in enumerate(sizes, start=1):
+            _positive_if_known(layer, f"output axis {axis} for input {x}", size)
+        return TensorType(_result_dtype(layer, args, x), (args["out_channels"], *sizes))
+
+    return output
+
+
+def _conv_sizes(spatial, kernel, stride, dilation, padding) -> tuple[Dim, ...]:
+    sizes = []
+    for index, size in enumerate(spatial):
+        span = dilation[index] * (kernel[index] - 1)
+        if padding in ("SAME", "SAME_LOWER"):
+            sizes.append((size + stride[index] - 1) // stride[index])
+        else:
+            lo, hi = (Dim.const(0), Dim.const(0)) if padding == "VALID" else padding[index]
+            sizes.append((size + lo + hi - span - 1) // stride[index] + 1)
+    return tuple(sizes)
+
+
+def _transposed_sizes(spatial, kernel, stride, dilation, padding, extra) -> tuple[Dim, ...]:
+    sizes = []
+    for index, size in enumerate(spatial):
+        span = dilation[index] * (kernel[index] - 1)
+        if padding in ("SAME", "SAME_LOWER"):
+            # As in Equinox: output_padding shortens a "SAME" transposed output.
+            sizes.append(size * stride[index] - extra[index])
+        else:
+            lo, hi = (Dim.const(0), Dim.const(0)) if padding == "VALID" else padding[index]
+            sizes.append((size - 1) * stride[index] - lo - hi + span + extra[index] + 1)
+    return tuple(sizes)
+
+
+def _conv_args(dims: int | None, transposed: bool) -> tuple[LayerArg, ...]:
+    unit = Dim.const(1) if dims in (None, 1) else (Dim.const(1),) * dims
+    zero = Dim.const(0) if dims in (None, 1) else (Dim.const(0),) * dims
+    head = (LayerArg("num_spatial_dims", "int"),) if dims is None else ()
+    padding = (LayerArg("padding", "padding", zero),)
+    extra = (LayerArg("output_padding", "ints", zero),) if transposed else ()
+    # The generic ConvTranspose puts padding first, the 1d/2d/3d classes output_padding first.
+    middle = padding + extra if dims is None else extra + padding
+    return (
+        *head,
+        LayerArg("in_channels", "int", inferred=True),
+        LayerArg("out_channels", "int"),
+        LayerArg("kernel_size", "ints"),
+        LayerArg("stride", "ints", unit),
+        *middle,
+        LayerArg("dilation", "ints", unit),
+        LayerArg("groups", "int", Dim.const(1)),
+        LayerArg("use_bias", "bool", True),
+        LayerArg("padding_mode", "str", "ZEROS", choices=("ZEROS", "REFLECT", "REPLICATE", "CIRCULAR")),
+        LayerArg("dtype", "dtype", None),
+    )
+
+
+def _conv_layer(name: str, dims: int | None, transposed: bool) -> LayerInfo:
+    return layer(
+        name, _conv_args(dims, transposed), _channels_infer(name, dims), _conv_output(name, dims, transposed), init_key=True,
+        attributes=_conv_attributes,
+    )
+
+
+def _conv_attributes(args: Args) -> dict[str, object]:
+    """`weight` and, with `use_bias`, `bias`; their shapes are not modelled."""
+    if _size(args, "in_channels") is None or _size(args, "out_channels") is None:
+        return {}
+    names = ("weight", "bias") if args["use_bias"] is not False else ("weight",)
+    return {name: UnknownArray() for name in names}
+
+
+#: The rows of this family, in the table's order.
+ROWS: tuple[LayerInfo, ...] = (
+    _conv_layer("Conv", None, transposed=False),
+    *(_conv_layer(f"Conv{n}d", n, transposed=False) for n in (1, 2, 3)),
+    _conv_layer("ConvTranspose", None, transposed=True),
+    *(_conv_layer(f"ConvTranspose{n}d", n, transposed=True) for n in (1, 2, 3)),
+)

@@ -1,0 +1,459 @@
+"""Lowering statements and expressions of a method (or of `__init__`) to Python `ast`."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from eqxdsl.compiler.check.checked import CallRef, LoopRef, Ref, StaticBranch
+from eqxdsl.compiler.dims import DTYPES
+from eqxdsl.compiler.library.functions import FUNCTIONS, dotted, dtype_ast
+from eqxdsl.compiler.lower import ir
+from eqxdsl.compiler.lower._ast import (
+    _BINOPS,
+    _CMPOPS,
+    Names,
+    _assign,
+    _call,
+    _compound,
+    _const,
+    _dim_ast,
+    _if_else,
+    _name,
+    _self,
+    _stmt,
+)
+from eqxdsl.compiler.lower._sites import key_sites, walk_nodes
+from eqxdsl.compiler.parse import syntax as s
+
+if TYPE_CHECKING:
+    from eqxdsl.compiler.lower._model import ModelLowerer
+
+if TYPE_CHECKING:
+    from eqxdsl.compiler.lower._method import MethodLowerer
+
+
+class ExprLowerer:
+    """Lowers spec expressions and statements; `context` is "init" or "method"."""
+
+    def __init__(self, owner: ModelLowerer, context: str, names: Names, method: MethodLowerer | None = None):
+        self.owner = owner
+        self.model = owner.model
+        self.resolved = owner.resolved
+        self.context = context
+        self.names = names
+        self.method = method
+        self.stack_vars: dict[str, str] = {}
+
+    # -- statements ---------------------------------------------------------------------
+
+    def block(self, body) -> list[ir.Statement]:
+        out: list[ir.Statement] = []
+        for stmt in body:
+            out.extend(self.statement(stmt))
+        return out
+
+    def statement(self, stmt) -> list[ir.Statement]:
+        line = stmt.pos.line
+        pre: list[ir.Statement] = []
+        if isinstance(stmt, s.Assign):
+            if len(stmt.targets) == 1 and not stmt.unpack:
+                target = stmt.targets[0].id
+                value = self.expr(stmt.value, pre, target=target, line=line)
+                if isinstance(value, ast.Name) and value.id == target:
+                    return pre  # the statements in `pre` assigned it already
+                return pre + [_stmt(_assign(target, value), line)]
+            value = self.expr(stmt.value, pre, line=line)
+            return pre + [_stmt(_assign([t.id for t in stmt.targets], value), line)]
+        if isinstance(stmt, s.AugAssign):
+            value = self.expr(stmt.value, pre, line=line)
+            node = ast.AugAssign(ast.Name(stmt.target.id, ast.Store()), _BINOPS[stmt.op](), value)
+            return pre + [_stmt(node, line)]
+        if isinstance(stmt, s.Return):
+            values = [self.expr(v, pre, line=line, target=self._return_target(stmt)) for v in stmt.values]
+            result = values[0] if len(values) == 1 else ast.Tuple(values, ast.Load())
+            if self.method.info.stateful:
+                result = ast.Tuple([result, _name("state")], ast.Load())
+            return pre + [_stmt(ast.Return(result), line)]
+        if isinstance(stmt, s.If):
+            branch = self.resolved.get(id(stmt))
+            if isinstance(branch, StaticBranch):
+                # The checker checked only the branch a compile-time test selects.
+                return self.block(stmt.body if branch.taken else stmt.orelse)
+            test = self.expr(stmt.test, pre, line=line)
+            return pre + _if_else(test, line, self.block(stmt.body), self.block(stmt.orelse))
+        if isinstance(stmt, s.For):
+            return pre + self.for_statement(stmt)
+        return [ir.Statement("pass", line)]
+
+    def _free_variables(self, stmt: s.For, target: str) -> list[str]:
+        """Variables of the method that a loop body reads but does not assign."""
+        assigned = {target}
+        read: list[str] = []
+        for node in walk_nodes(stmt.body):
+            if isinstance(node, s.Assign):
+                assigned.update(t.id for t in node.targets)
+            elif isinstance(node, s.AugAssign):
+                assigned.add(node.target.id)
+            elif isinstance(node, s.Name):
+                ref = self.resolved.get(id(node))
+                local = isinstance(ref, Ref) and (ref.kind == "local" or ref.kind == "dim" and node.id not in self.model.init_dims)
+                if local and node.id not in read:
+                    read.append(node.id)
+        return [n for n in read if n not in assigned]
+
+    def _return_target(self, stmt: s.Return) -> str | None:
+        if len(stmt.values) == 1 and isinstance(stmt.values[0], s.Pipeline) and isinstance(stmt.values[0].source, s.Name):
+            source = stmt.values[0].source
+            if isinstance(self.resolved.get(id(source)), Ref) and self.resolved[id(source)].kind == "local":
+                return source.id
+        return None
+
+    def for_statement(self, stmt: s.For) -> list[ir.Statement]:
+        loop: LoopRef = self.resolved[id(stmt)]
+        line = stmt.pos.line
+        inner_sites = [(ref_id, self.method.site_keys[ref_id]) for ref_id, _ in key_sites(stmt.body, self.resolved)]
+        out: list[ir.Statement] = []
+        target = stmt.target.id
+        if loop.kind == "unrolled":
+            stack = _self(loop.stack)
+            self.stack_vars[target] = loop.stack
+            body = self.block(stmt.body)
+            if not inner_sites:
+                node = ast.For(ast.Name(target, ast.Store()), stack, [ast.Pass()], [])
+                return [_compound(node, line, body)]
+            count = _call(_name("len"), [stack])
+            targets = [ast.Name(target, ast.Store())]
+            iterables: list[ast.expr] = [stack]
+            for _, key_name in inner_sites:
+                keys_name = self.names.fresh(f"{key_name}s")
+                split = _call(dotted("jax.random.split"), [_name(key_name), count])
+                nones = ast.BinOp(ast.Tuple([ast.Constant(None)], ast.Load()), ast.Mult(), count)
+                value = ast.IfExp(ast.Compare(_name(key_name), [ast.Is()], [ast.Constant(None)]), nones, split)
+                out.append(_stmt(_assign(keys_name, value)))
+                targets.append(ast.Name(key_name, ast.Store()))
+                iterables.append(_name(keys_name))
+            node = ast.For(ast.Tuple(targets, ast.Store()), _call(_name("zip"), iterables), [ast.Pass()], [])
+            return out + [_compound(node, line, body)]
+        # Scans: over a stacked stack, or over the leading axis of an array.
+        carries = list(loop.carries)
+        step_name = self.owner.method_names.fresh(f"_{loop.stack or target}_step")
+        if loop.kind == "scan":
+            params_name = self.names.fresh(f"{loop.stack}_params")
+            static_name = self.names.fresh(f"{loop.stack}_static")
+            partition = _call(dotted("eqx.partition"), [_self(loop.stack), dotted("eqx.is_array")])
+            out.append(_stmt(_assign([params_name, static_name], partition), line))
+            element = self.names.fresh(f"{target}_params")
+            xs: list[ast.expr] = [_name(params_name)]
+            element_names = [element]
+            length: ast.expr = _call(_name("len"), [ast.Subscript(_call(dotted("jax.tree_util.tree_leaves"), [_name(params_name)]), ast.Constant(0), ast.Load())])
+            if loop.length is not None and not (loop.length.symbols - self.owner.hyper_names):
+                length = _dim_ast(loop.length, {n: f"self.{n}" for n in self.owner.hyper_names})
+        else:
+            element = target
+            xs = [self.expr(stmt.iter, out, line=line)]
+            if not isinstance(xs[0], ast.Name):
+                sequence = self.names.fresh(f"{target}s")
+                out.append(_stmt(_assign(sequence, xs[0]), line))
+                xs = [_name(sequence)]
+            element_names = [element]
+            length = ast.Subscript(ast.Attribute(xs[0], "shape", ast.Load()), ast.Constant(0), ast.Load())
+        for _, key_name in inner_sites:
+            keys_name = self.names.fresh(f"{key_name}s")
+            split = _call(dotted("jax.random.split"), [_name(key_name), length])
+            value = ast.IfExp(ast.Compare(_name(key_name), [ast.Is()], [ast.Constant(None)]), ast.Constant(None), split)
+            out.append(_stmt(_assign(keys_name, value)))
+            xs.append(_name(keys_name))
+            element_names.append(key_name)
+        body: list[ir.Statement] = []
+        carry_arg = carries[0] if len(carries) == 1 else self.names.fresh("carry")
+        xs_arg = element_names[0] if len(element_names) == 1 else self.names.fresh("xs")
+        if len(carries) > 1:
+            body.append(_stmt(_assign(carries, _name(carry_arg))))
+        if len(element_names) > 1:
+            body.append(_stmt(_assign(element_names, _name(xs_arg))))
+        if loop.kind == "scan":
+            combined = _call(dotted("eqx.combine"), [_name(element), _name(static_name)])
+            body.append(_stmt(_assign(target, combined)))
+            self.stack_vars[target] = loop.stack
+        body.extend(self.block(stmt.body))
+        carry_out = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load())
+        body.append(_stmt(ast.Return(ast.Tuple([carry_out, ast.Constant(None)], ast.Load()))))
+        # The step is a private method; what the body reads from the method's
+        # variables is passed to it explicitly.
+        free = self._free_variables(stmt, target)
+        if loop.kind == "scan":
+            free.insert(0, static_name)
+        if self.method.info.stochastic or self.method.info.call_inference:
+            free.append("inference")
+        step_args = tuple(ir.Arg(n) for n in [carry_arg, xs_arg, *free])
+        kind = f"the layers of {loop.stack}" if loop.stack else f"the leading axis of the loop in {self.method.public_name}"
+        self.method.extra_methods.append(
+            ir.Method(step_name, step_args, tuple(body), docstring=f"One step of the scan over {kind} (line {line} of the spec).")
+        )
+        lam_args = ast.arguments([], [ast.arg(carry_arg), ast.arg(xs_arg)], None, [], [], None, [])
+        step_call = _call(_self(step_name), [_name(carry_arg), _name(xs_arg), *[_name(n) for n in free]])
+        xs_value = xs[0] if len(xs) == 1 else ast.Tuple(xs, ast.Load())
+        init = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load())
+        scan = _call(dotted("jax.lax.scan"), [ast.Lambda(lam_args, step_call), init, xs_value])
+        result_target = ast.Tuple([ast.Name(carries[0], ast.Store()) if len(carries) == 1 else ast.Tuple([ast.Name(c, ast.Store()) for c in carries], ast.Store()), ast.Name(self.names.fresh("_"), ast.Store())], ast.Store())
+        out.append(_stmt(ast.Assign([result_target], scan, lineno=0), line))
+        return out
+
+    # -- expressions ---------------------------------------------------------------------
+
+    def expr(self, node: s.Expr, pre: list, target: str | None = None, line: int | None = None, as_tuple: bool = False) -> ast.expr:
+        line = line if line is not None else node.pos.line
+        if isinstance(node, s.Pipeline):
+            return self.pipeline(node, pre, target, line)
+        if isinstance(node, s.Name):
+            return self.name(node)
+        if isinstance(node, s.Constant):
+            return _const(node.value)
+        if isinstance(node, (s.TupleExpr, s.ListExpr)):
+            elts = [self.expr(e, pre, line=line) for e in node.elts]
+            if isinstance(node, s.TupleExpr) or as_tuple:
+                return ast.Tuple(elts, ast.Load())
+            return ast.List(elts, ast.Load())
+        if isinstance(node, s.BinOp):
+            return ast.BinOp(self.expr(node.left, pre, line=line), _BINOPS[node.op](), self.expr(node.right, pre, line=line))
+        if isinstance(node, s.UnaryOp):
+            operand = self.expr(node.operand, pre, line=line)
+            op = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not}[node.op]()
+            return ast.UnaryOp(op, operand)
+        if isinstance(node, s.BoolOp):
+            return ast.BoolOp(ast.And() if node.op == "and" else ast.Or(), [self.expr(v, pre, line=line) for v in node.values])
+        if isinstance(node, s.Compare):
+            operands = [self.expr(o, pre, line=line) for o in node.operands]
+            return ast.Compare(operands[0], [_CMPOPS[o]() for o in node.ops], operands[1:])
+        if isinstance(node, s.IfExp):
+            return self.if_exp(node, pre, target, line)
+        if isinstance(node, s.Attribute):
+            return self.attribute(node, pre, line)
+        if isinstance(node, s.Subscript):
+            value = self.expr(node.value, pre, line=line)
+            items = [self.index_item(i, pre, line) for i in node.index]
+            index = items[0] if len(items) == 1 else ast.Tuple(items, ast.Load())
+            return ast.Subscript(value, index, ast.Load())
+        if isinstance(node, s.Call):
+            return self.call(node, node.func, [self.expr(a, pre, line=line) for a in node.args if not _is_key(a)], pre, line, target)
+        raise AssertionError(f"unexpected node {type(node).__name__}")
+
+    def index_item(self, item, pre: list, line: int) -> ast.expr:
+        if isinstance(item, s.Slice):
+            parts = [self.expr(p, pre, line=line) if p is not None else None for p in (item.lower, item.upper, item.step)]
+            return ast.Slice(*parts)
+        if isinstance(item, s.EllipsisExpr):
+            return ast.Constant(Ellipsis)
+        return self.expr(item, pre, line=line)
+
+    def name(self, node: s.Name) -> ast.expr:
+        ref = self.resolved.get(id(node))
+        name = node.id
+        if self.context == "init":
+            if isinstance(ref, Ref) and ref.kind == "function":
+                return dotted(FUNCTIONS[name].target)
+            if isinstance(ref, Ref) and ref.kind == "dtype":
+                return dtype_ast(name)
+            return _name(name)
+        kind = ref.kind if isinstance(ref, Ref) else None
+        if kind == "local":
+            return _name(name)
+        if kind in ("hyper", "const"):
+            return _self(name)
+        if kind == "dim":
+            return _self(name) if name in self.model.init_dims else _name(name)
+        if kind == "field":
+            return self.field(name)
+        if kind == "presence":
+            return ast.Compare(_self(name), [ast.IsNot()], [ast.Constant(None)])
+        if kind == "function":
+            return dotted(FUNCTIONS[name].target)
+        if kind == "dtype":
+            return dtype_ast(name)
+        if isinstance(ref, CallRef):
+            return self.callable(node, ref)
+        return _name(name)
+
+    def field(self, name: str) -> ast.expr:
+        info = self.model.fields[name]
+        value = _self(name)
+        if info.kind == "buffer":
+            return _call(dotted("jax.lax.stop_gradient"), [value])
+        if info.frozen:
+            arrays = _call(dotted("eqx.filter"), [value, dotted("eqx.is_array")])
+            return _call(dotted("eqx.combine"), [_call(dotted("jax.lax.stop_gradient"), [arrays]), value])
+        return value
+
+    def attribute(self, node: s.Attribute, pre: list, line: int) -> ast.expr:
+        ref = self.resolved.get(id(node))
+        if isinstance(ref, Ref) and ref.kind == "weight":
+            base = self.field(ref.name)
+            return ast.Attribute(base, node.attr, ast.Load())
+        return ast.Attribute(self.expr(node.value, pre, line=line), node.attr, ast.Load())
+
+    def if_exp(self, node: s.IfExp, pre: list, target: str | None, line: int) -> ast.expr:
+        branch = self.resolved.get(id(node))
+        if isinstance(branch, StaticBranch):
+            # The checker checked only the branch a compile-time test selects.
+            return self.expr(node.body if branch.taken else node.orelse, pre, target, line)
+        test = self.expr(node.test, pre, line=line)
+        body_pre: list = []
+        body = self.expr(node.body, body_pre, line=line)
+        else_pre: list = []
+        orelse = self.expr(node.orelse, else_pre, line=line)
+        if not body_pre and not else_pre:
+            return ast.IfExp(test, body, orelse)
+        # A branch needs statements (a stateful call): write an if statement.
+        result = target or self.names.fresh("branch")
+        then_block = body_pre + [_stmt(_assign(result, body), line)]
+        else_block = else_pre + [_stmt(_assign(result, orelse), line)]
+        pre.extend(_if_else(test, line, then_block, else_block))
+        return _name(result)
+
+    def pipeline(self, node: s.Pipeline, pre: list, target: str | None, line: int) -> ast.expr:
+        value = self.expr(node.source, pre, line=line)
+        if target is None:
+            for step in node.steps:
+                value = self.step(step, value, pre, line, None)
+            return value
+        # At statement level, one assignment per step: `x = self.conv1(x)`.
+        for index, step in enumerate(node.steps):
+            value = self.step(step, value, pre, line, target)
+            if index < len(node.steps) - 1:
+                if not (isinstance(value, ast.Name) and value.id == target):
+                    pre.append(_stmt(_assign(target, value), line))
+                value = _name(target)
+        return value
+
+    def step(self, step: s.Expr, value: ast.expr, pre: list, line: int, target: str | None) -> ast.expr:
+        if isinstance(step, s.Call):
+            args = [value] + [self.expr(a, pre, line=line) for a in step.args if not _is_key(a)]
+            return self.call(step, step.func, args, pre, line, target)
+        return self.call(step, step, [value], pre, line, target)
+
+    def callable(self, node: s.Expr, ref: CallRef) -> ast.expr:
+        """A layer, method or function as a value (what map applies)."""
+        if ref.kind == "layer":
+            return self._layer_callee(node, ref)
+        if ref.kind == "method":
+            return _self(ref.target)
+        if ref.kind == "function":
+            return dotted(FUNCTIONS[ref.target].target)
+        if ref.kind == "activation":
+            return _self(ref.target)
+        raise AssertionError(ref)
+
+    def _layer_callee(self, func: s.Expr, ref: CallRef) -> ast.expr:
+        if isinstance(func, s.Name) and func.id in self.stack_vars:
+            return _name(func.id)
+        if isinstance(func, s.Call):
+            return self._layer_callee(func.func, ref)
+        return self.field(ref.target)
+
+    def call(self, node: s.Expr, func: s.Expr, args: list[ast.expr], pre: list, line: int, target: str | None) -> ast.expr:
+        ref = self.resolved.get(id(node))
+        if not isinstance(ref, CallRef):
+            raise AssertionError(f"unresolved call at line {node.pos.line}")
+        keywords: dict[str, ast.expr] = {}
+        if isinstance(node, s.Call) and ref.kind in ("layer", "submethod"):
+            for kw in node.keywords:
+                keywords[kw.name] = self.expr(kw.value, pre, line=line)
+        if ref.kind == "map":
+            return self.map_call(node, ref, args, pre, line)
+        if ref.kind == "function":
+            return self.function_call(node, ref, args, pre, line)
+        if ref.kind == "activation":
+            return _call(_self(ref.target), args)
+        if ref.kind == "layer":
+            callee = self._layer_callee(func, ref)
+        elif ref.kind == "submethod":
+            callee = ast.Attribute(self.field(ref.target), ref.method, ast.Load())
+        else:
+            callee = _self(ref.target)
+        if ref.stateful:
+            args = args + [_name("state")]
+        if ref.stochastic:
+            keywords["key"] = _name(self.method.site_keys[id(node)])
+        if ref.stochastic or ref.call_inference:
+            keywords["inference"] = _name("inference")
+        call = _call(callee, args, **keywords)
+        if not ref.stateful:
+            return call
+        result = target or self.names.fresh(f"{ref.target}_out")
+        pre.append(_stmt(_assign([result, "state"], call), line))
+        return _name(result)
+
+    def function_call(self, node: s.Expr, ref: CallRef, args: list[ast.expr], pre: list, line: int) -> ast.expr:
+        function = FUNCTIONS[ref.target]
+        params = list(function.params)
+        if function.stochastic:
+            params = [p for p in params if p.kind != "key"]
+        bound: dict[str, ast.expr] = {}
+        for param, value in zip(params, args):
+            bound[param.name] = value
+        if isinstance(node, s.Call):
+            for kw in node.keywords:
+                bound[kw.name] = self.expr(kw.value, pre, line=line, as_tuple=True)
+        for param in function.params:
+            if param.kind == "shape" and isinstance(bound.get(param.name), ast.List):
+                bound[param.name] = ast.Tuple(bound[param.name].elts, ast.Load())
+            if param.kind == "dtype" and isinstance(bound.get(param.name), ast.Name) and bound[param.name].id in DTYPES:
+                bound[param.name] = dtype_ast(bound[param.name].id)
+        if function.stochastic:
+            bound["key"] = _name(self.method.site_keys[id(node)])
+        if function.lowering is not None:
+            return function.lowering(bound)
+        if function.name == "einsum":
+            return _call(dotted(function.target), args)
+        positional = []
+        keywords = {}
+        leading = True
+        for param in function.params:
+            if param.name not in bound:
+                leading = False
+                continue
+            if leading:
+                positional.append(bound[param.name])
+            else:
+                keywords[param.name] = bound[param.name]
+        return _call(dotted(function.target), positional, **keywords)
+
+    def map_call(self, node: s.Call, ref: CallRef, args: list[ast.expr], pre: list, line: int) -> ast.expr:
+        piped = len(args) - len(node.args)
+        callee_node = node.args[0]
+        arrays = args[:piped] + args[piped + 1 :]
+        inner = ref.inner
+        if inner is None or not (inner.stochastic or inner.call_inference or isinstance(callee_node, s.Call)):
+            function = self.callable(callee_node, inner) if inner is not None else self.expr(callee_node, pre, line=line)
+            return _call(_call(dotted("jax.vmap"), [function]), arrays)
+        # A lambda: the mapped callable needs a key per element, inference, or extra arguments.
+        element_names = [self.names.fresh(f"{_base(a)}_i") for a in arrays]
+        element_args: list[ast.expr] = [_name(n) for n in element_names]
+        lam_args = [ast.arg(n) for n in element_names]
+        mapped = list(arrays)
+        inner_pre: list = []
+        if isinstance(callee_node, s.Call):
+            extra = [self.expr(a, inner_pre, line=line) for a in callee_node.args]
+            body = self.call(callee_node, callee_node.func, element_args + extra, inner_pre, line, None)
+        else:
+            if inner.stochastic:
+                site = self.method.site_keys[id(callee_node)]
+                keys_name = self.names.fresh(f"{site}s")
+                length = ast.Subscript(ast.Attribute(arrays[0], "shape", ast.Load()), ast.Constant(0), ast.Load())
+                split = _call(dotted("jax.random.split"), [_name(site), length])
+                value = ast.IfExp(ast.Compare(_name(site), [ast.Is()], [ast.Constant(None)]), ast.Constant(None), split)
+                pre.append(_stmt(_assign(keys_name, value), line))
+                lam_args.append(ast.arg(site))
+                mapped.append(_name(keys_name))
+            body = self.call(callee_node, callee_node, element_args, inner_pre, line, None)
+        lam = ast.Lambda(ast.arguments([], lam_args, None, [], [], None, []), body)
+        return _call(_call(dotted("jax.vmap"), [lam]), mapped)
+
+
+def _base(value: ast.expr) -> str:
+    return value.id if isinstance(value, ast.Name) else "x"
+
+
+def _is_key(node: s.Expr) -> bool:
+    return isinstance(node, s.Name) and node.id == "key"
