@@ -130,6 +130,46 @@ def ratio_table(timings: Sequence[Timing], floor: str) -> str:
     return markdown_table(headers, rows)
 
 
+def case_table(
+    timings: Sequence[Timing],
+    floor: str,
+    cases: Sequence[str],
+    libraries: Sequence[str],
+    target: tuple[str, float] | None = None,
+) -> str:
+    """A markdown table with one row per case and, per library, its median µs and
+    its wall-time and CPU-time ratios to the `floor` style.
+
+    Args:
+        timings: from `time_interleaved`; the style of a case and a library is
+            named `"{case} / {library}"`.
+        floor: the name of the floor style.
+        cases: the row names, in order.
+        libraries: the column groups, in order.
+        target: `(library, ratio)`: adds a column saying whether that library's
+            wall and CPU ratios are both at most `ratio`.
+    """
+    by_name = {t.name: t for t in timings}
+    base = by_name[floor]
+    headers = ["case", "floor µs"]
+    for library in libraries:
+        headers += [f"{library} µs", f"{library} ratio", f"{library} CPU ratio"]
+    if target is not None:
+        headers.append(f"{target[0]} <= {target[1]}x")
+    rows = []
+    for case in cases:
+        row = [case, format_us(base.median)]
+        for library in libraries:
+            t = by_name[f"{case} / {library}"]
+            row += [format_us(t.median), f"{t.median / base.median:.2f}x", f"{t.cpu_median / base.cpu_median:.2f}x"]
+        if target is not None:
+            t = by_name[f"{case} / {target[0]}"]
+            met = max(t.median / base.median, t.cpu_median / base.cpu_median) <= target[1]
+            row.append("yes" if met else "**no**")
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A markdown table; columns after the first are right-aligned."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]

@@ -42,7 +42,7 @@ import jax
 import jax.tree_util as jtu
 import numpy as np
 
-from ._module import _FLAT, _JIT_ENTRY, _module_types
+from ._module import _FLAT, _JIT_ENTRY, _module_types, _read_flat
 
 __all__ = ["filter_jit", "clear_caches"]
 
@@ -81,24 +81,52 @@ _fast_array_types: set[type] = set()
 _module_tokens: dict[tuple[Any, ...], object] = {}
 
 
-def _deeply_immutable(node: Any) -> bool:
-    """Whether nothing in this subtree can change: only Modules, tuples, None and leaves."""
+def _fixed_form(node: Any, guards: list[tuple[Any, tuple[Any, ...]]]) -> bool:
+    """Whether this subtree always flattens the same way while `guards` hold.
+
+    Modules, tuples, namedtuples, `None` and leaves cannot change; a list or a
+    dict can, so each one appends guards: a view of its contents and a snapshot
+    of them, compared by identity (see `_guards_hold`). Any other PyTree node
+    makes the subtree not cacheable.
+    """
     node_type = type(node)
     if node_type in _module_types:
-        return all(map(_deeply_immutable, node.__dict__[_FLAT][0]))
-    if node_type is tuple:
-        return all(map(_deeply_immutable, node))
-    return node is None or jtu.treedef_is_leaf(jtu.tree_structure(node))
+        return all(_fixed_form(child, guards) for child in _read_flat(node)[0])
+    if node_type is tuple or node_type in _sequence_types and node_type is not list:
+        return all(_fixed_form(child, guards) for child in node)
+    if node_type is list:
+        guards.append((node, tuple(node)))
+        return all(_fixed_form(child, guards) for child in node)
+    if node_type is dict:
+        guards.append((node, tuple(node)))
+        guards.append((node.values(), tuple(node.values())))
+        return all(_fixed_form(child, guards) for child in node.values())
+    if node is None or jtu.treedef_is_leaf(jtu.tree_structure(node)):
+        return True
+    if _is_namedtuple_type(node_type) and _is_plain_namedtuple(node):
+        _sequence_types.add(node_type)
+        return all(_fixed_form(child, guards) for child in node)
+    return False
+
+
+def _guards_hold(guards: tuple[tuple[Any, tuple[Any, ...]], ...]) -> bool:
+    """Whether every guarded list or dict still holds exactly the objects it held."""
+    for contents, snapshot in guards:
+        if len(contents) != len(snapshot) or not all(map(operator.is_, contents, snapshot)):
+            return False
+    return True
 
 
 def _module_entry(module: Any) -> Any:
-    """`(token, traced leaves)` for a Module whose flattened form can never change.
+    """`(token, traced leaves, guards)` for a Module, or `_NOT_CACHEABLE`.
 
     The token stands for its structure, leaf types and static leaf values, so
-    equal tokens mean the same compiled function. Modules holding lists, dicts
-    or unhashable static leaves are not cacheable (they take the general path).
+    equal tokens mean the same compiled function. The entry stays valid while
+    its guards hold (see `_fixed_form`); Modules holding other PyTree nodes or
+    unhashable static leaves are not cacheable (they take the general path).
     """
-    if not _deeply_immutable(module):
+    guards: list[tuple[Any, tuple[Any, ...]]] = []
+    if not _fixed_form(module, guards):
         return _NOT_CACHEABLE
     leaves, treedef = _tree_flatten(module)
     types = tuple(map(type, leaves))
@@ -107,19 +135,22 @@ def _module_entry(module: Any) -> Any:
         token = _module_tokens.setdefault((treedef, types, statics), object())
     except TypeError:
         return _NOT_CACHEABLE
-    return token, tuple(leaf for leaf, leaf_type in zip(leaves, types) if _is_traced_type(leaf_type))
+    arrays = tuple(leaf for leaf, leaf_type in zip(leaves, types) if _is_traced_type(leaf_type))
+    return token, arrays, tuple(guards)
 
 
 _NONE_TOKEN = object()
+_UNSEEN = object()
 _sequence_types: set[type] = {tuple, list}
 
 
 def _collect(items: Any, key: list[Any], dynamic: list[Any], create: bool, top_level: bool = False) -> bool:
     """Append the fast key and traced leaves of the sequence `items`; False when some
     part has no fast form. With `create`, Modules get their entry as described in
-    `_JitState.register_fast` and new array and namedtuple types are learnt. A
-    nested sequence's key starts with its type and length; the argument tuple's
-    does not (the hot loop in `_make_jitted` builds that part)."""
+    `_JitState.register_fast` (again when a guard no longer holds), and new array
+    and namedtuple types are learnt. A nested sequence's key starts with its type
+    and length; the argument tuple's does not (the hot loop in `_make_jitted`
+    builds that part)."""
     if not top_level:
         key.append(type(items))
         key.append(len(items))
@@ -132,7 +163,7 @@ def _collect(items: Any, key: list[Any], dynamic: list[Any], create: bool, top_l
         elif item_type in _module_types:
             values = item.__dict__
             entry = values.get(_JIT_ENTRY)
-            if type(entry) is not tuple:
+            if type(entry) is not tuple or entry[2] and not _guards_hold(entry[2]):
                 if not create or entry is _NOT_CACHEABLE:
                     return False
                 if entry is None:
@@ -164,8 +195,13 @@ def _collect(items: Any, key: list[Any], dynamic: list[Any], create: bool, top_l
 
 def _is_plain_namedtuple(item: Any) -> bool:
     """A namedtuple that JAX flattens as a namedtuple (not a custom registration)."""
-    children, treedef = _tree_flatten(item, is_leaf=lambda child: child is not item)
+    children, treedef = _one_level(item)
     return len(children) == len(item) and all(a is b for a, b in zip(children, item)) and "namedtuple" in str(treedef)
+
+
+def _one_level(node: Any) -> tuple[list[Any], Any]:
+    """The children of `node` and the structure of `node` over them."""
+    return _tree_flatten(node, is_leaf=lambda child: child is not node)
 
 
 class _OutputLayout:
@@ -173,19 +209,21 @@ class _OutputLayout:
 
     It is the auxiliary data of the `_PackedOutput` node, so JAX keeps the same
     object in the compiled function's output structure and hands it back on
-    every call. It also remembers, from the first call, where the top-level
-    Modules of the output sit among the arrays, so that every later output
-    Module gets its `filter_jit` entry (see `_module_entry`) for free: the model
-    a training step returns then takes the fast path on the next step.
+    every call. On the first call with concrete arrays it writes a *builder*
+    for this output (see `_BuilderWriter`): straight-line Python that makes the
+    Modules, containers and static leaves at once, and gives every top-level
+    Module of the output its `filter_jit` entry (see `_module_entry`), so that
+    the model a training step returns takes the fast path on the next step.
     """
 
-    __slots__ = ("treedef", "statics", "all_arrays", "slots")
+    __slots__ = ("treedef", "statics", "all_arrays", "build", "array_type")
 
     def __init__(self, treedef: Any, statics: tuple[Any, ...]):
         self.treedef = treedef
         self.statics = statics
         self.all_arrays = all(value is _DYNAMIC for value in statics)
-        self.slots: list[tuple[Callable, int, int, object, type]] | None = None
+        self.build: Callable[[Sequence[Any]], Any] | None = None
+        self.array_type: type | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _OutputLayout) or self.treedef != other.treedef:
@@ -199,14 +237,144 @@ class _OutputLayout:
         return len(self.statics)
 
     def rebuild(self, arrays: Sequence[Any]) -> Any:
+        """The output, from the compiled function's array outputs (in flattened order)."""
+        if self.build is not None and (not arrays or type(arrays[0]) is self.array_type):
+            return self.build(arrays)
         output = self.treedef.unflatten(arrays if self.all_arrays else _merge(self.statics, arrays))
-        if self.slots is None:
-            self.slots = _module_slots(output, arrays)
-        for get_module, start, stop, token, array_type in self.slots:
-            if arrays and type(arrays[start]) is not array_type:
-                continue  # called inside another trace: no entries for tracers
-            get_module(output).__dict__[_JIT_ENTRY] = (token, tuple(arrays[start:stop]))
+        if self.build is None and not any(isinstance(array, jax.core.Tracer) for array in arrays):
+            # Called inside another trace, outputs are tracers: no builder, no entries.
+            self.array_type = type(arrays[0]) if arrays else None
+            self.build = _write_builder(self, output, arrays)
+            return self.build(arrays)
         return output
+
+
+class _BuilderWriter:
+    """Writes the source of an output layout's builder, from one concrete output.
+
+    The builder takes the array outputs and returns what `treedef.unflatten`
+    would (the same Modules, containers and static leaves, made the way JAX's
+    unflatten makes them), plus the fast-path entries of the top-level Modules.
+    Walking the output in flattening order, every leaf is checked to be the
+    array or static value at its position, so a builder cannot rebuild a
+    different tree.
+    """
+
+    def __init__(self, layout: _OutputLayout, arrays: Sequence[Any]):
+        self.statics = layout.statics
+        self.arrays = arrays
+        self.leaves_seen = 0
+        self.arrays_seen = 0
+        self.lines: list[str] = []
+        self.namespace: dict[str, Any] = {"_new": object.__new__}
+
+    def constant(self, value: Any) -> str:
+        name = f"_c{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def temporary(self, expression: str) -> str:
+        name = f"_t{len(self.lines)}"
+        self.lines.append(f"{name} = {expression}")
+        return name
+
+    def leaf(self, node: Any) -> str:
+        position = self.leaves_seen
+        self.leaves_seen += 1
+        if self.statics[position] is not _DYNAMIC:
+            if self.statics[position] is not node:
+                raise _Unbuildable
+            return self.constant(node)
+        index = self.arrays_seen
+        self.arrays_seen += 1
+        if self.arrays[index] is not node:
+            raise _Unbuildable
+        return f"v{index}"
+
+    def node(self, node: Any, top_level: bool, guards: list[str]) -> str:
+        """The name of `node` in the builder, after the lines that make it.
+
+        `guards` receives the guards (see `_fixed_form`) of the lists and dicts
+        made for it; `top_level` marks nodes outside any Module.
+        """
+        node_type = type(node)
+        if node is None:
+            return "None"
+        if node_type in _module_types:
+            return self.module(node, top_level, guards)
+        children, treedef = _one_level(node)
+        if jtu.treedef_is_leaf(treedef) and children and children[0] is node:
+            return self.leaf(node)
+        inner = top_level and (node_type in (tuple, list) or _is_namedtuple_type(node_type))
+        if node_type is dict:
+            keys = treedef.node_data()[1]
+            names = dict(zip(keys, (self.node(child, False, guards) for child in children)))
+            key_names = {key: self.constant(key) for key in node}
+            made = self.temporary("{" + ", ".join(f"{key_names[key]}: {names[key]}" for key in node) + "}")
+            guards.append(f"({made}, ({''.join(name + ', ' for name in key_names.values())}))")
+            guards.append(f"({made}.values(), ({''.join(names[key] + ', ' for key in node)}))")
+            return made
+        names = [self.node(child, inner, guards) for child in children]
+        listed = "".join(name + ", " for name in names)
+        if node_type is tuple:
+            return self.temporary(f"({listed})") if names else "()"
+        if node_type is list:
+            made = self.temporary(f"[{listed}]")
+            guards.append(f"({made}, ({listed}))")
+            return made
+        if _is_namedtuple_type(node_type) and _is_plain_namedtuple(node):
+            return self.temporary(f"{self.constant(node_type)}({listed})")
+        return self.temporary(f"{self.constant(treedef)}.unflatten([{listed}])")
+
+    def module(self, module: Any, top_level: bool, guards: list[str]) -> str:
+        cls = type(module)
+        first_array = self.arrays_seen
+        children, aux = _read_flat(module)
+        own_guards: list[str] = []
+        names = [self.node(child, False, own_guards) for child in children]
+        guards += own_guards
+        made = self.temporary(f"_new({self.constant(cls)})")
+        self.lines.append(f"_d = {made}.__dict__")
+        self.lines += [f"_d[{field!r}] = {name}" for field, name in zip(cls._dynamic_fields, names)]
+        self.lines += [f"_d[{field!r}] = {self.constant(value)}" for field, value in zip(cls._static_fields, aux)]
+        aux_name = self.constant(aux) if aux else "()"
+        self.lines.append(f"_d[{_FLAT!r}] = (({''.join(name + ', ' for name in names)}), {aux_name})")
+        entry = _module_entry(module) if top_level else _NOT_CACHEABLE
+        if entry is not _NOT_CACHEABLE:
+            token, module_arrays, module_guards = entry
+            own_arrays = self.arrays[first_array : self.arrays_seen]
+            if len(module_arrays) != len(own_arrays) or not all(map(operator.is_, module_arrays, own_arrays)):
+                raise _Unbuildable
+            if len(module_guards) != len(own_guards):
+                raise _Unbuildable
+            self.lines.append(
+                f"_d[{_JIT_ENTRY!r}] = ({self.constant(token)}, a[{first_array}:{self.arrays_seen}], "
+                f"({''.join(guard + ', ' for guard in own_guards)}))"
+            )
+        return made
+
+    def source(self, root: str) -> str:
+        unpack = "".join(f"v{i}, " for i in range(len(self.arrays)))
+        body = ([f"{unpack}= a"] if unpack else []) + self.lines + [f"return {root}"]
+        return "def build(a):\n" + "".join(f"    {line}\n" for line in body)
+
+
+class _Unbuildable(Exception):
+    """The output does not match its layout as the builder walks it."""
+
+
+def _write_builder(layout: _OutputLayout, output: Any, arrays: Sequence[Any]) -> Callable[[Sequence[Any]], Any]:
+    """The builder of `layout` (see `_BuilderWriter`), or its generic unflatten when
+    the output cannot be written as one."""
+    writer = _BuilderWriter(layout, arrays)
+    try:
+        root = writer.node(output, True, [])
+        if writer.leaves_seen != len(layout.statics) or writer.arrays_seen != len(arrays):
+            raise _Unbuildable
+    except _Unbuildable:
+        return lambda arrays: layout.treedef.unflatten(arrays if layout.all_arrays else _merge(layout.statics, arrays))
+    exec(writer.source(root), writer.namespace)  # noqa: S102 - names and constants only
+    return writer.namespace["build"]
 
 
 class _PackedOutput:
@@ -271,44 +439,6 @@ def _pack_output(output: Any) -> Any:
     statics = tuple(_DYNAMIC if isinstance(leaf, _array_base_types) else leaf for leaf in leaves)
     arrays = [leaf for leaf in leaves if isinstance(leaf, _array_base_types)]
     return _PackedOutput(arrays, _OutputLayout(treedef, statics))
-
-
-def _module_slots(output: Any, arrays: list[Any]) -> list[tuple[Callable, int, int, object, type]]:
-    """For each top-level Module of `output` (reached through tuples and lists) that
-    can be cached: how to find it, where its arrays are in `arrays`, its token."""
-    slots = []
-    for path, module in _top_level_modules(output, ()):
-        entry = _module_entry(module)
-        if entry is _NOT_CACHEABLE:
-            continue
-        token, module_arrays = entry
-        start = next((i for i, leaf in enumerate(arrays) if module_arrays and leaf is module_arrays[0]), 0)
-        stop = start + len(module_arrays)
-        if any(a is not b for a, b in zip(arrays[start:stop], module_arrays)):
-            continue
-        array_type = type(module_arrays[0]) if module_arrays else type(None)
-        slots.append((_getter(path), start, stop, token, array_type))
-    return slots
-
-
-def _top_level_modules(node: Any, path: tuple[int, ...]) -> list[tuple[tuple[int, ...], Any]]:
-    if type(node) in _module_types:
-        return [(path, node)]
-    if type(node) in (tuple, list) or _is_namedtuple_type(type(node)):
-        found = []
-        for index, child in enumerate(node):
-            found += _top_level_modules(child, (*path, index))
-        return found
-    return []
-
-
-def _getter(path: tuple[int, ...]) -> Callable[[Any], Any]:
-    def get(node: Any) -> Any:
-        for index in path:
-            node = node[index]
-        return node
-
-    return get
 
 
 def _is_namedtuple_type(node_type: type) -> bool:
@@ -391,6 +521,9 @@ class _JitState:
         self.compiled: dict[Any, Callable] = {}
         # Tuple of per-argument tokens -> compiled function (see `register_fast`).
         self.fast: dict[tuple[Any, ...], Callable] = {}
+        # Keyword names as passed -> sorted (the order of their flattened leaves),
+        # or None when they are passed in that order.
+        self.sorted_names: dict[tuple[str, ...], tuple[str, ...] | None] = {}
 
     def tree(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if kwargs:
@@ -472,21 +605,34 @@ class _JitState:
             plan = self.plan(treedef, types, bool(kwargs))
             self.last_plan = plan
         compiled, dynamic = plan.resolve(leaves)
-        if not kwargs:
-            self.register_fast((self.fun, *args) if self.fun_is_tree else args, compiled)
+        self.register_fast(args, kwargs, compiled)
         result = compiled(*dynamic)
         if type(result) is _Unpacked:
             return result.layout.rebuild(result.arrays)
         return result
 
-    def register_fast(self, items: tuple[Any, ...], compiled: Callable) -> None:
-        """Remember `compiled` under the fast key of `items`, once every item has one.
+    def keyword_items(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """The keyword names as passed, and the items of a call in the order of its
+        flattened leaves: `fun` (when a PyTree), `args`, then keyword values by name."""
+        names = tuple(kwargs)
+        order = self.sorted_names.get(names, _UNSEEN)
+        if order is _UNSEEN:
+            order = self.sorted_names[names] = None if list(names) == sorted(names) else tuple(sorted(names))
+        values = kwargs.values() if order is None else map(kwargs.__getitem__, order)
+        return names, ((self.fun, *args, *values) if self.fun_is_tree else (*args, *values))
+
+    def register_fast(self, args: tuple[Any, ...], kwargs: dict[str, Any], compiled: Callable) -> None:
+        """Remember `compiled` under the fast key of this call, once every item has one.
 
         A Module gets its own entry (see `_module_entry`) the second time it is
         seen here, so that models seen only once never pay for building it
         (the Modules that `filter_jit` returns get theirs as they come out).
         """
-        key: list[Any] = []
+        if kwargs:
+            names, items = self.keyword_items(args, kwargs)
+            key: list[Any] = [names]
+        else:
+            items, key = ((self.fun, *args) if self.fun_is_tree else args), []
         if _collect(items, key, [], create=True, top_level=True):
             self.fast[tuple(key)] = compiled
 
@@ -500,40 +646,51 @@ class _JitState:
 def _make_jitted(state: _JitState) -> Callable:
     """The function `filter_jit` returns: the hot path, as a closure for speed.
 
-    Fast path: when every positional argument (and `fun`, if it is a PyTree) is
-    an array, a Module with a cached entry, or a tuple/list/namedtuple of those
-    (and `None`s), the key is the sequence of their tokens and the traced leaves
-    are already known: no flattening, no per-leaf work. Anything else takes
+    Fast path: when every argument, positional or keyword (and `fun`, if it is a
+    PyTree), is an array, a Module with a valid cached entry, or a
+    tuple/list/namedtuple of those (and `None`s), the key is the sequence of
+    their tokens (after the keyword names, if any) and the traced leaves are
+    already known: no flattening, no per-leaf work. Anything else takes
     `_JitState.call`. The top-level loop is inlined for the common case.
     """
     fun, fun_is_tree = state.fun, state.fun_is_tree
-    fast, general = state.fast, state.call
-    array_types, module_types, sequence_types, collect = _fast_array_types, _module_types, _sequence_types, _collect
+    fast, general, sorted_names = state.fast, state.call, state.sorted_names
+    array_types, module_types, sequence_types = _fast_array_types, _module_types, _sequence_types
+    collect, guards_hold = _collect, _guards_hold
 
     def jitted(*args: Any, **kwargs: Any) -> Any:
-        if not kwargs:
-            key: list[Any] = []
-            dynamic: list[Any] = []
-            for item in (fun, *args) if fun_is_tree else args:
-                item_type = type(item)
-                if item_type in array_types:
-                    key.append(_ARRAY_TOKEN)
-                    dynamic.append(item)
-                elif item_type in module_types:
-                    entry = item.__dict__.get(_JIT_ENTRY)
-                    if type(entry) is not tuple:
-                        break
-                    key.append(entry[0])
-                    dynamic.extend(entry[1])
-                elif not (item_type in sequence_types and collect(item, key, dynamic, False)):
+        if kwargs:
+            names = tuple(kwargs)
+            order = sorted_names.get(names, _UNSEEN)
+            if order is _UNSEEN:
+                return general(args, kwargs)
+            values = kwargs.values() if order is None else map(kwargs.__getitem__, order)
+            items = (fun, *args, *values) if fun_is_tree else (*args, *values)
+            key: list[Any] = [names]
+        else:
+            items = (fun, *args) if fun_is_tree else args
+            key = []
+        dynamic: list[Any] = []
+        for item in items:
+            item_type = type(item)
+            if item_type in array_types:
+                key.append(_ARRAY_TOKEN)
+                dynamic.append(item)
+            elif item_type in module_types:
+                entry = item.__dict__.get(_JIT_ENTRY)
+                if type(entry) is not tuple or entry[2] and not guards_hold(entry[2]):
                     break
-            else:
-                compiled = fast.get(tuple(key))
-                if compiled is not None:
-                    result = compiled(*dynamic)
-                    if type(result) is _Unpacked:
-                        return result.layout.rebuild(result.arrays)
-                    return result
+                key.append(entry[0])
+                dynamic.extend(entry[1])
+            elif not (item_type in sequence_types and collect(item, key, dynamic, False)):
+                break
+        else:
+            compiled = fast.get(tuple(key))
+            if compiled is not None:
+                result = compiled(*dynamic)
+                if type(result) is _Unpacked:
+                    return result.layout.rebuild(result.arrays)
+                return result
         return general(args, kwargs)
 
     jitted.lower = lambda *args, **kwargs: state.lower(args, kwargs)  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import functools
+import inspect
 import operator
 import types
 import warnings
@@ -78,7 +79,13 @@ class _MethodDescriptor:
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self.__func__
-        return _bound_method(self.__func__, instance)
+        # `_bound_method`, inlined: attribute access must stay cheap.
+        method = _new_object(_BOUND_METHOD_TYPE)
+        values = method.__dict__
+        values["__func__"] = func = self.__func__
+        values["__self__"] = instance
+        values[_FLAT] = ((instance,), (func,))
+        return method
 
     def __set_name__(self, owner: type, name: str) -> None:
         set_name = getattr(self.__func__, "__set_name__", None)
@@ -285,6 +292,11 @@ class _BoundMethod(Module):
     @property
     def __wrapped__(self) -> Callable:
         return self.__func__
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        # Without it `inspect.signature` would follow `__wrapped__` and keep `self`.
+        return inspect.signature(types.MethodType(self.__func__, self.__self__))
 
 
 _BOUND_METHOD_TYPE = _BoundMethod

@@ -278,3 +278,106 @@ def test_warm_training_step_stays_on_both_fast_paths():
     called = _python_functions_called(step, model, state, jnp.ones(2))
     assert not [name for file, name in called if "jax" in file and "pjit" in file]
     assert not [name for file, name in called if file.endswith("_jit.py") and name == "call"]
+
+
+class Stack(Module):
+    layers: list
+    table: dict
+    scale: int = field(static=True)
+    mode: str = field(static=True)
+    activation: object = field(static=True, default=jnp.tanh)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = self.activation(layer(x))
+        return self.scale * x + self.table["shift"]
+
+
+def _stack():
+    return Stack([Scale(jnp.array(2.0)), Scale(jnp.array(3.0))], {"shift": jnp.array(1.0)}, 2, "m")
+
+
+def test_list_and_dict_fields_take_the_fast_path_and_see_mutations():
+    model = _stack()
+    f = filter_jit(lambda m, x: m(x))
+    expected = model(jnp.ones(1))
+    for _ in range(3):
+        assert np.allclose(f(model, jnp.ones(1)), expected)
+    called = _python_functions_called(f, model, jnp.ones(1))
+    assert not [name for file, name in called if file.endswith("_jit.py") and name == "call"]
+    model.layers[0] = Scale(jnp.array(-1.0))  # same length, another element
+    assert np.allclose(f(model, jnp.ones(1)), model(jnp.ones(1)))
+    model.table["shift"] = jnp.array(5.0)
+    assert np.allclose(f(model, jnp.ones(1)), model(jnp.ones(1)))
+    model.layers.append(Scale(jnp.array(1.0)))
+    assert np.allclose(f(model, jnp.ones(1)), model(jnp.ones(1)))
+    model.table["shift"] = 5.0  # now a static leaf: a new trace
+    assert np.allclose(f(model, jnp.ones(1)), model(jnp.ones(1)))
+    assert debug.get_num_traces(f) == 3
+
+
+def test_keyword_arguments_in_any_order_take_the_fast_path():
+    @filter_jit
+    def f(x, *, scale, shift):
+        return x * scale + shift
+
+    a, b = jnp.array(2.0), jnp.array(1.0)
+    for _ in range(3):
+        assert f(jnp.ones(()), scale=a, shift=b) == 3.0
+        assert f(jnp.ones(()), shift=b, scale=a) == 3.0
+    assert f(jnp.ones(()), shift=a, scale=b) == 3.0
+    assert f(jnp.ones(()), shift=3.0, scale=b) == 4.0
+    assert debug.get_num_traces(f) == 2
+    called = _python_functions_called(lambda: f(jnp.ones(()), shift=b, scale=a))
+    assert not [name for file, name in called if file.endswith("_jit.py") and name == "call"]
+
+
+def test_returned_modules_with_containers_are_rebuilt_exactly():
+    from collections import namedtuple
+
+    State = namedtuple("State", ["count", "inner"])
+
+    @filter_jit
+    def step(model, x):
+        new = jax.tree_util.tree_map(lambda p: p + x, model)
+        return {"model": new, "state": State(x, [new.table, None, "tag"])}, (new, 3)
+
+    model = _stack()
+    for _ in range(3):
+        out, (again, three) = step(model, jnp.array(1.0))
+        eager = step.__wrapped__(model, jnp.array(1.0))
+        assert jax.tree_util.tree_structure((out, (again, three))) == jax.tree_util.tree_structure(eager)
+        assert type(out["model"]) is Stack and type(out["state"]) is State and three == 3
+        assert out["state"].inner[1:] == [None, "tag"]
+        # Like JAX's unflatten, shared subtrees come back as separate objects.
+        assert out["state"].inner[0] == {"shift": out["model"].table["shift"]}
+        assert out["model"].scale == 2 and out["model"].mode == "m" and out["model"].activation is jnp.tanh
+        assert out["model"].layers[1].factor == eager[0]["model"].layers[1].factor
+        assert out["model"].layers[1].label == "s"
+        model = again
+    assert debug.get_num_traces(step) == 1
+
+
+def test_returned_modules_equal_those_of_plain_unflatten():
+    @filter_jit
+    def step(model, x):
+        return jax.tree_util.tree_map(lambda p: p * x, model), "done"
+
+    model = _stack()
+    for _ in range(3):
+        new, note = step(model, jnp.array(2.0))
+    leaves, treedef = jax.tree_util.tree_flatten(new)
+    expected = jax.tree_util.tree_map(lambda p: p * 2.0, model)
+    assert treedef == jax.tree_util.tree_structure(expected) and note == "done"
+    assert all(np.array_equal(a, b) for a, b in zip(leaves, jax.tree_util.tree_leaves(expected)))
+    assert vars(new).keys() - {"<jit-entry>"} == vars(expected).keys()
+    # The returned model is fed back on the fast path; mutating its list is still seen.
+    step(new, jnp.array(1.0))
+    new.layers.pop()
+    assert len(step(new, jnp.array(1.0))[0].layers) == 1
+
+
+def test_bound_method_signature_drops_self():
+    import inspect
+
+    assert list(inspect.signature(Scale(jnp.array(1.0)).shifted).parameters) == ["x", "shift"]
