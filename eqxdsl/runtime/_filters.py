@@ -63,6 +63,9 @@ def _mask_tree(pytree: Any, filter_spec: Any, is_leaf: Callable[[Any], bool] | N
     """A tree shaped like `pytree` (down to its leaves) holding one bool per leaf."""
 
     def expand(spec: Any, subtree: Any) -> Any:
+        if spec is None and not jtu.tree_leaves(subtree, is_leaf=is_leaf):
+            # A spec made by mapping over the data keeps its `None`s, which select nothing.
+            return subtree
         if isinstance(spec, bool):
             return jtu.tree_map(lambda _: spec, subtree, is_leaf=is_leaf)
         if callable(spec):

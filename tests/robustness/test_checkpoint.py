@@ -62,7 +62,7 @@ def test_every_truncation_is_a_clear_error():
     like = make()
     for length in range(len(data)):
         with pytest.raises(
-            CheckpointError, match="truncated|not an eqxdsl leaf file|corrupted"
+            CheckpointError, match="truncated|not a leaf checkpoint|corrupted"
         ):
             load(data[:length], like)
 

@@ -48,6 +48,12 @@ model Net(dim: int = 4, depth: int = {depth}):
 """
 
 
+def default_sigint() -> None:
+    """In the child before it starts: SIGINT back to its default, so that Python turns it
+    into KeyboardInterrupt even when this suite runs with SIGINT ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(
     *args: str, cwd: Path, wait: bool = True
 ) -> subprocess.CompletedProcess | subprocess.Popen:
@@ -61,6 +67,7 @@ def cli(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120
