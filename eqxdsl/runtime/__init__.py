@@ -11,8 +11,20 @@ from ._jit import clear_caches, filter_jit
 from ._module import Module, field
 from ._partial import Partial
 from ._pretty import tree_pformat, tree_pprint
+from ._safetensors import load_safetensors, save_safetensors
 from ._serialisation import CheckpointError, tree_deserialise_leaves, tree_serialise_leaves
-from ._sharding import filter_shard
+from ._sharding import (
+    ShardingError,
+    check_sharding,
+    filter_shard,
+    from_process_local_data,
+    logical_axes,
+    logical_sharding,
+    make_sharded,
+    named_shardings,
+    partition_specs,
+    with_logical_constraint,
+)
 from ._staged import filter_checkpoint, filter_eval_shape, filter_make_jaxpr
 from ._tree import apply_updates, tree_at, tree_equal
 from ._vmap import filter_vmap, if_array
@@ -43,6 +55,15 @@ __all__ = [
     "filter_make_jaxpr",
     "filter_checkpoint",
     "filter_shard",
+    "logical_axes",
+    "partition_specs",
+    "named_shardings",
+    "make_sharded",
+    "logical_sharding",
+    "with_logical_constraint",
+    "from_process_local_data",
+    "check_sharding",
+    "ShardingError",
     "tree_at",
     "tree_equal",
     "tree_pformat",
@@ -50,6 +71,8 @@ __all__ = [
     "apply_updates",
     "tree_serialise_leaves",
     "tree_deserialise_leaves",
+    "save_safetensors",
+    "load_safetensors",
     "CheckpointError",
     "clear_caches",
     "debug",

@@ -16,11 +16,12 @@ SCRIPT = textwrap.dedent(
     """
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-    from eqxdsl.runtime import Module, field, filter_jit, filter_shard
+    from eqxdsl.runtime import Module, field, filter_jit, filter_shard, named_shardings
 
     assert len(jax.devices()) == 8, jax.devices()
 
     class Model(Module):
+        __logical_axes__ = {"weight": ("embed", "hidden")}
         weight: jax.Array
         bias: jax.Array
         name: str = field(static=True, default="m")
@@ -36,6 +37,10 @@ SCRIPT = textwrap.dedent(
     model = Model(jnp.ones((4, 6)), jnp.zeros(6))
     model = filter_shard(model, Model(by_model, replicated))
     assert model.weight.sharding == by_model and model.bias.sharding == replicated and model.name == "m"
+    # Shardings from logical names (None at non-array leaves) are accepted as they are.
+    logical = filter_shard(Model(jnp.ones((4, 6)), jnp.zeros(6)), named_shardings(model, mesh, [("embed", None), ("hidden", "model")]))
+    assert logical.weight.sharding.spec == P(None, "model") and logical.bias.sharding.spec == P()
+    assert logical.weight.sharding.mesh.devices.tolist() == mesh.devices.tolist() and logical.name == "m"
     x = filter_shard(jnp.ones((8, 4)), by_data)
     assert x.sharding == by_data
 

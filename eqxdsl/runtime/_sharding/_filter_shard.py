@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.tree_util as jtu
 
-from ._filters import combine, is_array, partition
+from .._filters import combine, is_array, partition
 
 __all__ = ["filter_shard"]
 
