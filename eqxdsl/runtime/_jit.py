@@ -42,7 +42,7 @@ import jax
 import jax.tree_util as jtu
 import numpy as np
 
-from ._module import _FLAT, _JIT_ENTRY, _module_types, _read_flat
+from ._module import _FLAT, _JIT_ENTRY, _BoundMethod, _module_types, _read_flat
 
 __all__ = ["filter_jit", "clear_caches"]
 
@@ -300,8 +300,9 @@ class _BuilderWriter:
         node_type = type(node)
         if node is None:
             return "None"
-        if node_type in _module_types:
+        if node_type in _module_types and node_type is not _BoundMethod:
             return self.module(node, top_level, guards)
+        # Any other node; also a bound method, a partial that only its unflatten makes.
         children, treedef = _one_level(node)
         if jtu.treedef_is_leaf(treedef) and children and children[0] is node:
             return self.leaf(node)

@@ -80,12 +80,7 @@ class _MethodDescriptor:
         if instance is None:
             return self.__func__
         # `_bound_method`, inlined: attribute access must stay cheap.
-        method = _new_object(_BOUND_METHOD_TYPE)
-        values = method.__dict__
-        values["__func__"] = func = self.__func__
-        values["__self__"] = instance
-        values[_FLAT] = ((instance,), (func,))
-        return method
+        return _new_partial(_BoundMethod, self.__func__, instance)
 
     def __set_name__(self, owner: type, name: str) -> None:
         set_name = getattr(self.__func__, "__set_name__", None)
@@ -158,7 +153,17 @@ def _inherits_dataclass_init(cls: type, namespace: dict[str, Any]) -> bool:
 
 
 class _ModuleMeta(abc.ABCMeta):
-    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any):
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type, ...],
+        namespace: dict[str, Any],
+        tree_functions: Callable[[type], tuple[Callable, Callable, Callable]] | None = None,
+        **kwargs: Any,
+    ):
+        """`tree_functions` is for a class that keeps its fields somewhere other
+        than its instance `__dict__`: `cls -> (flatten, flatten_with_keys,
+        unflatten)`, used instead of the generated ones."""
         annotated = namespace.get("__annotations__", {})
         for key, value in list(namespace.items()):
             if isinstance(value, types.FunctionType) and not _is_magic(key) and key not in annotated:
@@ -183,8 +188,14 @@ class _ModuleMeta(abc.ABCMeta):
         cls._check_inits = tuple(
             klass.__dict__["__check_init__"] for klass in cls.__mro__ if "__check_init__" in klass.__dict__
         )
-        cls._store_flat, flatten_with_keys, unflatten = _generate_tree_functions(cls, dynamic, static)
-        jtu.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten_func=_read_flat)
+        if tree_functions is None:
+            cls._store_flat, flatten_with_keys, unflatten = _generate_tree_functions(cls, dynamic, static)
+            flatten = _read_flat
+        else:
+            flatten, flatten_with_keys, unflatten = tree_functions(cls)
+            # So that reading the flat form works alike for every Module (slower here).
+            setattr(cls, _FLAT, property(flatten))
+        jtu.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten_func=flatten)
         _module_types.add(cls)
         return cls
 
@@ -280,37 +291,58 @@ class Module(metaclass=_ModuleMeta):
         return tree_pformat(self)
 
 
-class _BoundMethod(Module):
-    """A method bound to a Module instance, as a PyTree whose child is the instance."""
+def _bound_method_tree_functions(cls: type) -> tuple[Callable, Callable, Callable]:
+    """Flatten, flatten-with-keys and unflatten of `_BoundMethod`: child the
+    instance, static data the function."""
+    self_key = jtu.GetAttrKey("__self__")
+
+    def flatten(method: Any) -> tuple[tuple[Any], tuple[Callable]]:
+        return (method.args[0],), (method.func,)
+
+    def flatten_with_keys(method: Any) -> tuple[tuple[tuple[Any, Any]], tuple[Callable]]:
+        return ((self_key, method.args[0]),), (method.func,)
+
+    def unflatten(aux: tuple[Callable], children: Any) -> Any:
+        (instance,) = children
+        return _new_partial(cls, aux[0], instance)
+
+    return flatten, flatten_with_keys, unflatten
+
+
+class _BoundMethod(Module, functools.partial, tree_functions=_bound_method_tree_functions):
+    """A method bound to a Module instance, as a PyTree whose child is the instance.
+
+    It is also `functools.partial(__func__, __self__)`: binding is one C call,
+    and a call goes from C straight to the function, with no Python frame in
+    between (a `filter_jit` method starts its hot path at once). Its fields are
+    read from the partial's `func` and `args`.
+    """
 
     __func__: Callable = field(static=True)
     __self__: Module
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.__func__(self.__self__, *args, **kwargs)
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _bound_method, (self.func, self.args[0])
 
     @property
     def __wrapped__(self) -> Callable:
-        return self.__func__
+        return self.func
 
     @property
     def __signature__(self) -> inspect.Signature:
         # Without it `inspect.signature` would follow `__wrapped__` and keep `self`.
-        return inspect.signature(types.MethodType(self.__func__, self.__self__))
+        return inspect.signature(types.MethodType(self.func, self.args[0]))
 
 
-_BOUND_METHOD_TYPE = _BoundMethod
-_new_object = object.__new__
+# Set after the dataclass machinery has seen the fields: both live in the partial.
+_BoundMethod.__func__ = property(operator.attrgetter("func"), doc="The function.")
+_BoundMethod.__self__ = property(lambda method: method.args[0], doc="The Module instance it is bound to.")
+_new_partial = functools.partial.__new__
 
 
 def _bound_method(func: Callable, instance: Module) -> _BoundMethod:
     # Bypasses `_ModuleMeta.__call__`: attribute access must stay cheap.
-    method = _new_object(_BOUND_METHOD_TYPE)
-    values = method.__dict__
-    values["__func__"] = func
-    values["__self__"] = instance
-    values[_FLAT] = ((instance,), (func,))
-    return method
+    return _new_partial(_BoundMethod, func, instance)
 
 
 class _FunctionWrapper(Module):

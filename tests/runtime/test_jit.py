@@ -120,6 +120,21 @@ def test_method_decorated_with_filter_jit():
     assert np.array_equal(jax.jit(lambda m, x: m(x))(a.jitted, jnp.ones(1)), [4.0])
 
 
+def test_decorated_method_fast_path_and_bound_method_outputs():
+    model = Scale(jnp.array(2.0))
+    for _ in range(3):
+        assert np.array_equal(model.jitted(jnp.ones(1)), [4.0])
+    # The third call took the fast path: no new trace, and the model has its entry.
+    assert debug.get_num_traces(model.jitted) == 1 and "<jit-entry>" in vars(model)
+    assert np.array_equal(model.jitted(x=jnp.ones(1)), [4.0])
+    # A bound method as an output is rebuilt as one, bound to the new instance.
+    rebuilt = filter_jit(lambda m: m.shifted)(model)
+    assert type(rebuilt) is type(model.shifted) and rebuilt.__func__ is Scale.shifted
+    assert rebuilt.__self__ is not model and np.array_equal(rebuilt(jnp.ones(1), 1.0), [3.0])
+    again = filter_jit(lambda m: m.shifted)(model)
+    assert np.array_equal(again.__self__.factor, 2.0)
+
+
 def test_nested_inside_jax_transformations():
     inner = filter_jit(lambda x, n: jnp.sin(x) * n)
     grad = jax.grad(lambda x: inner(x, 2).sum())(jnp.zeros(3))

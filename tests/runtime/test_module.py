@@ -196,6 +196,25 @@ def test_bound_methods_are_pytrees():
     assert jax.grad(lambda m: m(1.0, 1.0).sum())(method).__self__.weight.shape == (2,)
 
 
+def test_bound_methods_keep_module_behaviour():
+    model = make_affine()
+    method = model.scaled
+    assert isinstance(method, Module) and method.__self__ is model and method.__func__ is Affine.scaled
+    assert [f.name for f in dataclasses.fields(method)] == ["__func__", "__self__"]
+    assert method == model.scaled and repr(method).startswith("_BoundMethod(\n  __func__=<function Affine.scaled>")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        method.__self__ = make_affine()
+    for copied in (copy.deepcopy(method), pickle.loads(pickle.dumps(method))):
+        assert type(copied) is type(method) and copied.__func__ is Affine.scaled
+        assert np.array_equal(copied(1.0, 2.0), method(1.0, 2.0))
+    # Unflattening with new leaves binds the same function to the new instance.
+    doubled = jtu.tree_map(lambda leaf: 2 * leaf, method)
+    assert type(doubled) is type(method) and doubled.__func__ is Affine.scaled
+    assert np.array_equal(doubled(1.0, 1.0), 2 * (model.weight + model.bias))
+    keys = [jtu.keystr(path) for path, _ in jtu.tree_flatten_with_path(method)[0]]
+    assert keys == [".__self__.weight", ".__self__.bias"]
+
+
 def test_equality_and_hash_follow_tree_equality():
     a, b = make_affine(), make_affine()
     assert a == b
