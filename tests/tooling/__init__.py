@@ -1,0 +1,1 @@
+"""Tests of the tools around the language: formatter, highlighting, editors, notebook magic, pre-commit hooks."""
