@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .compiler.driver import OutputError, compile_file, compile_source, load
     from .compiler.render import InternalCompilerError
     from .summarise import summary
+    from .tooling.loading import load_source
 
 _EXPORTS = {
     "compile_source": "eqxdsl.compiler.driver",
@@ -26,6 +27,7 @@ _EXPORTS = {
     "Diagnostic": "eqxdsl.compiler.diagnostics",
     "InternalCompilerError": "eqxdsl.compiler.render",
     "summary": "eqxdsl.summarise",
+    "load_source": "eqxdsl.tooling.loading",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -42,3 +44,10 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext eqxdsl`: enable the `%%eqx` cell magic (see `eqxdsl.ipython`); IPython is imported only then."""
+    from .ipython import load_ipython_extension as load
+
+    load(ipython)

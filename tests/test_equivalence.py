@@ -20,6 +20,7 @@ All steps and forward passes are jitted once per model class and reused.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,17 @@ import pytest
 
 import eqxdsl
 import eqxdsl.runtime as eqx
-from handwritten import digits, gpt, gru_classifier, mlp, resnet_block, vae
+from handwritten import (
+    digits,
+    gpt,
+    gru_classifier,
+    mlp,
+    resnet,
+    resnet_block,
+    transformer_classifier,
+    vae,
+    wavenet,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BATCH = 4
@@ -120,6 +131,24 @@ def _vae_loss(outputs, batch):
 
 def _next_token_loss(logits, batch):
     return _cross_entropy(logits[:, :-1], batch["x"][:, 1:])
+
+
+def _next_sample_loss(logits, batch):
+    """WaveNet's logits are `(classes, T)` per example: each step predicts the next sample."""
+    return _cross_entropy(jnp.swapaxes(logits, 1, 2)[:, :-1], batch["x"][:, 1:])
+
+
+def _padded_token_batch(length, vocab, classes, pad=0):
+    """Tokens in `[1, vocab)` with each example's tail padded with `pad`, and a label each."""
+
+    def make(key):
+        token_key, length_key, label_key = jax.random.split(key, 3)
+        tokens = jax.random.randint(token_key, (BATCH, length), 1, vocab)
+        lengths = jax.random.randint(length_key, (BATCH, 1), 1, length + 1)
+        padded = jnp.where(jnp.arange(length) < lengths, tokens, pad)
+        return {"x": padded, "y": jax.random.randint(label_key, (BATCH,), 0, classes)}
+
+    return make
 
 
 def _normal_batch(x_shape, y_shape=None):
@@ -213,6 +242,38 @@ CASES = {
         make_batch=_token_batch(7, GPT_KWARGS["vocab"]),
         forward=_stochastic_forward,
         loss=_next_token_loss,
+        infer=_inference_forward,
+    ),
+    "resnet": Case(
+        spec="resnet",
+        model="ResNet",
+        twin=resnet,
+        kwargs=dict(classes=3, widths=(4, 8), strides=(1, 2), depth=1),
+        make_batch=_labelled_batch(
+            lambda key: jax.random.normal(key, (BATCH, 3, 8, 8)), 3
+        ),
+        forward=_batchnorm_forward,
+        loss=lambda logits, batch: _cross_entropy(logits, batch["y"]),
+        infer=_batchnorm_inference,
+        stateful=True,
+    ),
+    "wavenet": Case(
+        spec="wavenet",
+        model="WaveNet",
+        twin=wavenet,
+        kwargs=dict(classes=8, channels=4, skip=6, dilations=(1, 2, 4)),
+        make_batch=_token_batch(10, 8),
+        forward=_deterministic_forward,
+        loss=_next_sample_loss,
+    ),
+    "transformer_classifier": Case(
+        spec="transformer_classifier",
+        model="TransformerClassifier",
+        twin=transformer_classifier,
+        kwargs=dict(vocab=12, ctx=8, dim=8, heads=2, depth=2, classes=3, p=0.1),
+        make_batch=_padded_token_batch(6, 12, 3),
+        forward=_stochastic_forward,
+        loss=lambda logits, batch: _cross_entropy(logits, batch["y"]),
         infer=_inference_forward,
     ),
     "vae": Case(
@@ -417,11 +478,15 @@ def test_same_training(name: str) -> None:
 
 
 def _unrolled_gpt_module(tmp_dir: Path) -> ModuleType:
-    """The GPT spec with `repeat depth scan:` rewritten as `repeat depth:`, loaded from `tmp_dir`."""
+    """The GPT spec with `repeat depth scan:` rewritten as `repeat depth:`, loaded from `tmp_dir`.
+
+    An unrolled stack has no layer axis, so the logical name of that axis goes too.
+    """
     source = (EXAMPLES / "gpt.eqx").read_text()
-    assert "repeat depth scan:" in source
+    layer_axis = re.compile(r"^ *blocks: \(\"layers\",\).*\n", re.MULTILINE)
+    assert "repeat depth scan:" in source and layer_axis.search(source)
     (tmp_dir / "gpt.eqx").write_text(
-        source.replace("repeat depth scan:", "repeat depth:")
+        layer_axis.sub("", source.replace("repeat depth scan:", "repeat depth:"))
     )
     (tmp_dir / "mlp.eqx").write_text((EXAMPLES / "mlp.eqx").read_text())
     return eqxdsl.load(tmp_dir / "gpt.eqx")

@@ -84,3 +84,9 @@ def test_installed_wheel_compiles_a_spec(wheel: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "class Tiny(eqx.Module):" in result.stdout
     assert "eqx.nn.Linear(n, 2, key=key)" in result.stdout
+
+
+def test_gitignore_lists_the_output_of_every_example_and_no_handwritten_file():
+    ignored = {line for line in (ROOT / ".gitignore").read_text().splitlines() if line.startswith("/examples/")}
+    outputs = {f"/examples/{spec.stem}.py" for spec in (ROOT / "examples").glob("*.eqx")}
+    assert ignored == outputs

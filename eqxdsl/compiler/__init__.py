@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from eqxdsl.compiler.check import CheckedSpec, check_spec
     from eqxdsl.compiler.diagnostics import CompileError, Diagnostic
     from eqxdsl.compiler.driver import check_file, compile_file, compile_source
-    from eqxdsl.compiler.loader import load
+    from eqxdsl.compiler.loader import load, load_source
     from eqxdsl.compiler.outputs import OutputError
     from eqxdsl.compiler.parse import parse_spec
     from eqxdsl.compiler.render import InternalCompilerError
@@ -30,6 +30,7 @@ _EXPORTS = {
     "compile_file": "eqxdsl.compiler.driver",
     "check_file": "eqxdsl.compiler.driver",
     "load": "eqxdsl.compiler.loader",
+    "load_source": "eqxdsl.compiler.loader",
     "parse_spec": "eqxdsl.compiler.parse",
     "check_spec": "eqxdsl.compiler.check",
     "CheckedSpec": "eqxdsl.compiler.check",
@@ -50,6 +51,7 @@ __all__ = [
     "compile_file",
     "compile_source",
     "load",
+    "load_source",
     "parse_spec",
 ]
 

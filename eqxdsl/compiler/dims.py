@@ -7,9 +7,16 @@ expressions that are equal as polynomials compare equal:
 
 The canonical form is a polynomial with integer coefficients whose atoms are
 names and opaque floor divisions (`(size + 1) // 2`), kept only when a division
-is not exact. Names stand for non-negative integers (sizes, counts), which is
+is not exact. Names stand for positive integers (sizes, counts), which is
 what lets `definitely_differs` prove more than "the difference is a non-zero
-constant".
+constant": `n + 1 != n` and `2 * n != n` for every size `n`.
+
+An operation that needs two sizes equal must prove it. `Facts` holds what a
+model asserts about its sizes (`assert dim % heads == 0`, `assert T <= ctx`)
+and proves equalities, bounds and divisibility under them; the checker makes
+a model's facts the active ones (`with assuming(facts):`) while it checks the
+model, so that the shape rules of the library, which only see `Dim`s, prove
+with them through `proven_equal` and `proven_at_most`.
 
 `TensorType` pairs a shape of `Dim`s with a dtype name; it is what the checker
 infers for every value of a spec.
@@ -18,8 +25,10 @@ infers for every value of a spec.
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Union
 
@@ -67,6 +76,11 @@ def _divide_monomial(a: _Monomial, b: _Monomial) -> _Monomial | None:
     return tuple(sorted(powers.items(), key=lambda item: _atom_key(item[0])))
 
 
+#: Constants in [-N, N] are built once and shared (see `Dim.const`).
+_SHARED_CONSTANTS = 4096
+_CONSTANTS: dict[int, Dim] = {}
+
+
 class Dim:
     """An immutable, hashable symbolic integer in canonical form.
 
@@ -81,7 +95,8 @@ class Dim:
     def __init__(self, terms: Mapping[_Monomial, int]):
         """Internal: use `const`, `symbol` or `of`. `terms` maps monomials to non-zero coefficients."""
         items = [(monomial, coefficient) for monomial, coefficient in terms.items() if coefficient]
-        items.sort(key=lambda item: _monomial_key(item[0]))
+        if len(items) > 1:
+            items.sort(key=lambda item: _monomial_key(item[0]))
         self._terms: tuple[tuple[_Monomial, int], ...] = tuple(items)
         value = self.value
         self._hash = hash(value) if value is not None else hash(self._terms)
@@ -93,6 +108,12 @@ class Dim:
         """The constant `value` (a Python `int`, not a `bool`)."""
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"a dimension constant must be an int, not {type(value).__name__}")
+        # Dims are immutable, so the small constants every check builds thousands of times are shared.
+        if cls is Dim and -_SHARED_CONSTANTS <= value <= _SHARED_CONSTANTS:
+            shared = _CONSTANTS.get(value)
+            if shared is None:
+                shared = _CONSTANTS[value] = cls({(): value})
+            return shared
         return cls({(): value})
 
     @classmethod
@@ -131,22 +152,14 @@ class Dim:
         return frozenset(names)
 
     def definitely_differs(self, other: Dim | int) -> bool:
-        """Whether `self != other` for every non-negative value of the names.
+        """Whether `self != other` for every positive value of the names.
 
-        True when the difference is a non-zero constant, or a polynomial in
-        names alone whose coefficients all have the sign of its non-zero
-        constant term (`w + 1` never equals `0`). False means "may be equal".
+        True when the difference is provably at least 1 or at most -1
+        (`w + 1` never equals `w`, `2 * w` never equals `w`). False means
+        "may be equal".
         """
         difference = self - Dim.of(other)
-        constant = difference._coefficient(())
-        if constant == 0:
-            return False
-        for monomial, coefficient in difference._terms:
-            if any(not isinstance(atom, str) for atom, _ in monomial):
-                return False
-            if (coefficient > 0) != (constant > 0):
-                return False
-        return True
+        return _nonnegative(difference - 1) or _nonnegative(-difference - 1)
 
     def substitute(self, values: Mapping[str, Dim | int]) -> Dim:
         """This dimension with each name in `values` replaced by its value, simplified again."""
@@ -266,6 +279,7 @@ class Dim:
         if nested is not None:
             inner, offset = nested
             inner_divisor = inner.denominator.value
+            assert inner_divisor is not None  # _single_nested_division finds only constant divisors
             return (inner.numerator + offset * inner_divisor) // (inner_divisor * divisor)
         return Dim({(((_FloorDiv(numerator, Dim.const(divisor))), 1),): 1})
 
@@ -345,6 +359,10 @@ class Dim:
         """
         return _format(self, _PYTHON_STYLE, dict(rename or {}))
 
+    def formula(self) -> str:
+        """The dimension as a formula for people, e.g. `12·dim² + 13·dim`."""
+        return _format(self, _FORMULA_STYLE, {})
+
     def __str__(self) -> str:
         return _format(self, _MESSAGE_STYLE, {})
 
@@ -352,14 +370,200 @@ class Dim:
         return f"Dim({str(self)!r})"
 
 
+def _nonnegative(dim: Dim) -> bool:
+    """Whether `dim >= 0` provably, for every positive value of its names.
+
+    Each name `n` is written `n' + 1` with `n' >= 0`; the result is then
+    non-negative when every coefficient is, and every division in it divides
+    a non-negative numerator by a positive denominator.
+    """
+    shifted = dim.substitute({name: Dim.symbol(name) + 1 for name in dim.symbols})
+    return _all_coefficients_nonnegative(shifted)
+
+
+def _all_coefficients_nonnegative(dim: Dim) -> bool:
+    for monomial, coefficient in dim._terms:
+        if coefficient < 0:
+            return False
+        for atom, _ in monomial:
+            if isinstance(atom, _FloorDiv) and not (
+                _all_coefficients_nonnegative(atom.numerator)
+                and _all_coefficients_nonnegative(atom.denominator - 1)
+            ):
+                return False
+    return True
+
+
+class Facts:
+    """What is known about a model's sizes beyond their being positive integers.
+
+    Built from the relations a model asserts, each as `(op, left, right)` with
+    `op` one of `==`, `!=`, `<`, `<=`, `>`, `>=`. Equalities become rewrite
+    rules (a name solved for, or a divisibility `n % d == 0` that writes `n`
+    as `d` times a new name); bounds become differences known to be
+    non-negative. Every proof rewrites both sides first, then asks whether the
+    difference is zero (equality) or non-negative (a bound).
+    """
+
+    def __init__(self, relations: Iterable[tuple[str, Dim | int, Dim | int]] = ()):
+        self._rewrites: dict[str, Dim] = {}
+        self._zeros: list[Dim] = []
+        self._slacks: list[Dim] = []
+        self._nonzeros: list[Dim] = []
+        self._relations = tuple((op, Dim.of(left), Dim.of(right)) for op, left, right in relations)
+        for op, left, right in self._relations:
+            self._add(op, left, right)
+
+    def extended(self, relations: Iterable[tuple[str, Dim | int, Dim | int]]) -> Facts:
+        """These facts and `relations` too (what holds inside a branch)."""
+        return Facts((*self._relations, *relations))
+
+    def _add(self, op: str, left: Dim, right: Dim) -> None:
+        difference = self.normal(left - right)
+        if op == "==":
+            self._add_zero(difference)
+        elif op == "!=":
+            self._nonzeros.append(difference)
+        elif op in ("<=", "<"):
+            self._slacks.append(-difference - int(op == "<"))
+        elif op in (">=", ">"):
+            self._slacks.append(difference - int(op == ">"))
+        else:
+            raise ValueError(f"unknown relation {op!r}")
+
+    def _add_zero(self, difference: Dim) -> None:
+        if difference.value == 0:
+            return
+        multiple = _divisibility(difference)
+        if multiple is not None:
+            name, divisor = multiple
+            quotient = Dim.symbol(f"{name}__over__{len(self._rewrites)}")
+            self._rewrite(name, divisor * quotient)
+            return
+        for monomial, coefficient in difference._terms:
+            if len(monomial) != 1 or not isinstance(monomial[0][0], str) or monomial[0][1] != 1 or abs(coefficient) != 1:
+                continue
+            name = monomial[0][0]
+            rest = difference - Dim({monomial: coefficient})
+            if name not in rest.symbols:
+                self._rewrite(name, -rest if coefficient == 1 else rest)
+                return
+        self._zeros.append(difference)
+
+    def _rewrite(self, name: str, value: Dim) -> None:
+        self._rewrites = {key: old.substitute({name: value}) for key, old in self._rewrites.items()}
+        self._rewrites[name] = value
+        self._zeros = [self.normal(zero) for zero in self._zeros]
+        self._slacks = [self.normal(slack) for slack in self._slacks]
+        self._nonzeros = [self.normal(nonzero) for nonzero in self._nonzeros]
+
+    def normal(self, dim: Dim | int) -> Dim:
+        """`dim` with every rewrite applied: two sizes the facts make equal have one normal form."""
+        return Dim.of(dim).substitute(self._rewrites)
+
+    def equal(self, a: Dim | int, b: Dim | int) -> bool:
+        """Whether `a == b` follows from the facts."""
+        difference = self.normal(Dim.of(a) - Dim.of(b))
+        if difference.value == 0:
+            return True
+        return any(_constant_multiple(difference, zero) for zero in self._zeros)
+
+    def at_most(self, a: Dim | int, b: Dim | int) -> bool:
+        """Whether `a <= b` follows from the facts (and from every name being at least 1)."""
+        difference = self.normal(Dim.of(b) - Dim.of(a))
+        if _nonnegative(difference):
+            return True
+        if any(_nonnegative(difference - slack) for slack in self._slacks):
+            return True
+        return any(
+            _nonnegative(difference - first - second)
+            for index, first in enumerate(self._slacks)
+            for second in self._slacks[index:]
+        )
+
+    def differ(self, a: Dim | int, b: Dim | int) -> bool:
+        """Whether `a != b` follows from the facts."""
+        difference = self.normal(Dim.of(a) - Dim.of(b))
+        if any(_constant_multiple(difference, nonzero) for nonzero in self._nonzeros):
+            return True
+        return self.at_most(Dim.of(a) + 1, b) or self.at_most(Dim.of(b) + 1, a)
+
+    def divides(self, divisor: Dim | int, dim: Dim | int) -> bool:
+        """Whether `dim % divisor == 0` follows from the facts."""
+        dim = Dim.of(dim)
+        return self.equal(dim // divisor * divisor, dim)
+
+
+def _divisibility(difference: Dim) -> tuple[str, Dim] | None:
+    """`(n, m)` when `difference` is `c * n % d` (that is `c * n - d * (c * n // d)`) for a name `n`, with `n` a multiple of `m`.
+
+    `m` is `d` when `c` is 1 (any `d`), and `d / gcd(c, d)` for constant `c` and `d`.
+    """
+    for monomial, _ in difference._terms:
+        for atom, _ in monomial:
+            if isinstance(atom, _FloorDiv) and len(atom.numerator.symbols) == 1:
+                numerator, denominator = atom.numerator, atom.denominator
+                name = next(iter(numerator.symbols))
+                # `2 * n % 4` simplifies to `2 * (n % 2)`: any constant multiple says the same.
+                if not _constant_multiple(difference, numerator % denominator):
+                    continue
+                if numerator == Dim.symbol(name):
+                    return name, denominator
+                scale = numerator._coefficient(((name, 1),))
+                if denominator.value is not None and numerator == scale * Dim.symbol(name):
+                    return name, Dim.const(denominator.value // math.gcd(scale, denominator.value))
+    return None
+
+
+def _constant_multiple(a: Dim, b: Dim) -> bool:
+    """Whether `a == c * b` for some non-zero integer `c`."""
+    if not b._terms or not a._terms:
+        return False
+    monomial, coefficient = b._terms[-1]
+    ratio, remainder = divmod(a._coefficient(monomial), coefficient)
+    return remainder == 0 and ratio != 0 and a == b * ratio
+
+
+_ACTIVE_FACTS: contextvars.ContextVar[Facts] = contextvars.ContextVar("eqxdsl_size_facts", default=Facts())
+
+
+@contextlib.contextmanager
+def assuming(facts: Facts) -> Iterator[Facts]:
+    """Make `facts` the ones `proven_equal` and `proven_at_most` use, inside the block."""
+    token = _ACTIVE_FACTS.set(facts)
+    try:
+        yield facts
+    finally:
+        _ACTIVE_FACTS.reset(token)
+
+
+def active_facts() -> Facts:
+    """The facts in force: those of the model being checked, else only positivity."""
+    return _ACTIVE_FACTS.get()
+
+
+def proven_equal(a: Dim | int, b: Dim | int) -> bool:
+    """Whether `a == b` is proven under the active facts."""
+    return _ACTIVE_FACTS.get().equal(a, b)
+
+
+def proven_at_most(a: Dim | int, b: Dim | int) -> bool:
+    """Whether `a <= b` is proven under the active facts."""
+    return _ACTIVE_FACTS.get().at_most(a, b)
+
+
 @dataclass(frozen=True)
 class _Style:
     times: str
     floordiv: str
+    #: write `dim²` rather than `dim*dim`.
+    powers: bool = False
 
 
 _PYTHON_STYLE = _Style(times=" * ", floordiv=" // ")
 _MESSAGE_STYLE = _Style(times="*", floordiv="//")
+_FORMULA_STYLE = _Style(times="·", floordiv="//", powers=True)
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 _PRIMARY_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant)
 
@@ -412,7 +616,10 @@ def _format_term(
             text = _format_division(atom, style, rename)
             if several:
                 text = f"({text})"
-        factors.extend([text] * power)
+        if style.powers and power > 1:
+            factors.append(text + str(power).translate(_SUPERSCRIPTS))
+        else:
+            factors.extend([text] * power)
     return style.times.join(factors)
 
 

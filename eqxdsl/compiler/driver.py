@@ -6,23 +6,24 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from eqxdsl.compiler.build import build_for
 from eqxdsl.compiler.diagnostics import CompileError
 from eqxdsl.compiler.loader import load
 from eqxdsl.compiler.outputs import (
     SPEC_SUFFIX,
     OutputError,
-    header_digest,
+    OutputState,
     imported_specs,
-    is_generated,
     is_up_to_date,
     module_name,
     output_path,
+    output_state,
     read_spec,
-    spec_digest,
     spec_files,
     write_atomically,
 )
 from eqxdsl.compiler.session import Session
+from eqxdsl.compiler.targets import DEFAULT_TARGET, target_named
 
 if TYPE_CHECKING:
     from eqxdsl.compiler.check import CheckedSpec
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SPEC_SUFFIX",
     "OutputError",
+    "OutputState",
     "check_file",
     "compile_file",
     "compile_source",
@@ -38,44 +40,58 @@ __all__ = [
     "load",
     "module_name",
     "output_path",
+    "output_state",
+    "output_states",
     "read_spec",
     "spec_files",
+    "update_outputs",
     "write_atomically",
 ]
 
 
-def compile_source(text: str, filename: str = "<string>") -> str:
-    """Compile spec text to Python source text.
+def compile_source(text: str, filename: str = "<string>", *, target: str = DEFAULT_TARGET) -> str:
+    """Compile spec text to Python source text: the module `compile_file` would write beside the spec.
 
     Args:
         text: the `.eqx` source.
         filename: the name used in diagnostics and the generated header;
-            imported specs are looked up relative to its folder (the current
-            folder for `"<string>"`).
+            imported specs and Python modules are looked up relative to its
+            folder (the current folder for `"<string>"`), and imports of sibling
+            modules are relative when that folder is a package.
+        target: `"eqxdsl"` (the output imports `eqxdsl.runtime`) or `"equinox"`
+            (it imports Equinox); see docs/targets.md.
 
     Returns:
         The formatted Python module.
 
     Raises:
         CompileError: every problem found in the spec (and in the specs it imports).
+        ValueError: `target` names no target.
         InternalCompilerError: a bug in eqxdsl.
     """
     resolved = Path(filename).resolve() if not filename.startswith("<") else Path.cwd() / filename
-    return Session().compile(text, filename, resolved)
+    return Session(build_for(resolved, None, target)).compile(text, filename, resolved)
 
 
-def check_file(path: str | os.PathLike) -> CheckedSpec:
+def check_file(path: str | os.PathLike, *, target: str = DEFAULT_TARGET) -> CheckedSpec:
     """Parse and check the spec at `path` (and what it imports) without generating code.
+
+    Args:
+        path: the `.eqx` file.
+        target: the target to check for, as for `compile_file`: what the
+            target lacks is reported as compiling would report it.
 
     Raises:
         CompileError: every problem found.
+        FileNotFoundError: `path` does not exist.
+        ValueError: `target` names no target.
     """
     path = Path(path)
-    return Session().check(read_spec(path), str(path), path.resolve())
+    return Session(build_for(path, None, target)).check(read_spec(path), str(path), path.resolve())
 
 
 def compile_file(
-    path: str | os.PathLike, out: str | os.PathLike | None = None, *, force: bool = False
+    path: str | os.PathLike, out: str | os.PathLike | None = None, *, force: bool = False, target: str = DEFAULT_TARGET
 ) -> Path:
     """Compile the spec at `path` and write its module; skip the work when the output is up to date.
 
@@ -83,9 +99,12 @@ def compile_file(
         path: the `.eqx` file.
         out: the folder for the output; by default the spec's own folder.
         force: overwrite an existing file even when it lacks the generated header.
+        target: `"eqxdsl"` or `"equinox"`: the library the output imports as `eqx`.
 
     The specs it imports are compiled into the same folder first, so that the
-    generated imports find their modules.
+    generated imports find their modules (see `update_outputs`). When the
+    folder is a Python package (it has `__init__.py`) the outputs import each
+    other relatively; otherwise from their files (see `eqxdsl.compiler.build`).
 
     Returns:
         The path of the generated module.
@@ -96,28 +115,92 @@ def compile_file(
             `force` is off), or cannot be written.
         FileNotFoundError: `path` does not exist.
     """
-    return _compile_file(Path(path), out, force, frozenset())
+    return update_outputs(path, out, force=force, target=target)[-1][0]
 
 
-def _compile_file(path: Path, out: str | os.PathLike | None, force: bool, active: frozenset[Path]) -> Path:
-    target = output_path(path, out)
-    text = read_spec(path)
-    resolved = path.resolve()
-    # The generated `from blocks import Block` needs blocks.py beside this output.
-    for _, imported in imported_specs(text, path):
-        if imported.parent == resolved.parent and imported.is_file() and imported not in active | {resolved}:
-            try:
-                _compile_file(imported, out, force, active | {resolved})
-            except CompileError:
-                pass  # reported again, located at the import, by the compile below
-    if header_digest(target) == spec_digest(text, path):
-        return target
-    if target.exists() and not force and not is_generated(target):
+def update_outputs(
+    path: str | os.PathLike, out: str | os.PathLike | None = None, *, force: bool = False, target: str = DEFAULT_TARGET
+) -> list[tuple[Path, bool]]:
+    """Bring the outputs of the spec at `path` and of the specs it imports up to date.
+
+    An output is rewritten unless `output_state` finds it current; one without
+    the generated header is refused unless `force`. An imported spec with
+    errors is skipped here: the compile of `path` reports it, at its import.
+
+    Args:
+        path: the `.eqx` file.
+        out: the folder for the outputs; by default the spec's own folder.
+        force: overwrite existing files even when they lack the generated header.
+        target: the library the outputs import as `eqx`, as for `compile_file`.
+
+    Returns:
+        Each output, imports first and `path`'s own last, with whether it was
+        written (False: it was up to date).
+
+    Raises:
+        As `compile_file`.
+    """
+    target_named(target)
+    results = []
+    specs = _specs_with_imports(Path(path))
+    for spec in specs[:-1]:
+        try:
+            results.append(_update_output(spec, out, force, target))
+        except CompileError:
+            pass  # reported again, located at the import, by the compile of `path`
+    results.append(_update_output(specs[-1], out, force, target))
+    return results
+
+
+def output_states(
+    path: str | os.PathLike, out: str | os.PathLike | None = None, target: str = DEFAULT_TARGET
+) -> list[tuple[Path, Path, OutputState]]:
+    """The state of every output `update_outputs` would bring up to date: (spec, output, state), imports first.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+    """
+    return [(spec, output_path(spec, out), output_state(spec, out, target)) for spec in _specs_with_imports(Path(path))]
+
+
+def _update_output(path: Path, out: str | os.PathLike | None, force: bool, target: str) -> tuple[Path, bool]:
+    output = output_path(path, out)
+    state = output_state(path, out, target)
+    if state is OutputState.CURRENT:
+        return output, False
+    if state is OutputState.FOREIGN and not force:
         raise OutputError(
-            target,
+            output,
             "exists and was not generated by eqxdsl; refusing to overwrite it",
             hint="rename the spec, choose another output folder, or pass --force (force=True) to overwrite",
         )
-    source = Session().compile(text, str(path), resolved)
-    write_atomically(target, source)
-    return target
+    source = Session(build_for(path, out, target)).compile(read_spec(path), str(path), path.resolve())
+    write_atomically(output, source)
+    return output, True
+
+
+def _specs_with_imports(path: Path) -> list[Path]:
+    """`path` and the specs it imports from its own folder, recursively, each once, imports before importers.
+
+    The generated `from blocks import Block` needs blocks.py beside the
+    importer's output. Imports are found by a scan, not a parse; a cycle is
+    cut where it closes (the compile reports it).
+    """
+    root = path.resolve()
+    order: list[Path] = []
+    seen = {root}
+
+    def visit(spec: Path, text: str) -> None:
+        for _, imported in imported_specs(text, spec):
+            if imported in seen or imported.parent != root.parent or not imported.is_file():
+                continue
+            seen.add(imported)
+            try:
+                imported_text = read_spec(imported)
+            except (OSError, CompileError):
+                continue  # the compile of `path` reports it, at the import
+            visit(imported, imported_text)
+            order.append(imported)
+
+    visit(path, read_spec(path))
+    return [*order, path]

@@ -11,8 +11,12 @@ looked up once and its use checked by kind.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from eqxdsl.compiler.dims import Dim, TensorType
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 
 class ShapeError(Exception):
@@ -22,13 +26,21 @@ class ShapeError(Exception):
         message: what disagreed, naming the dimension.
         hint: how to fix it, when known.
         argument: the name of the argument to point at, when one is to blame.
+        sizes: the two sizes that had to be equal but were not proven so, if that is the fault.
     """
 
-    def __init__(self, message: str, hint: str | None = None, argument: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        argument: str | None = None,
+        sizes: tuple[Dim, Dim] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.argument = argument
+        self.sizes = sizes
 
 
 @dataclass(frozen=True)
@@ -49,20 +61,26 @@ class TupleValue:
         return "(" + ", ".join(str(i) for i in self.items) + ("," if len(self.items) == 1 else "") + ")"
 
 
+#: What a static value is: see `Static.kind`.
+StaticKind = Literal["int", "float", "bool", "str", "none", "fn", "dtype", "ints", "tuple", "key", "presence"]
+
+
 @dataclass(frozen=True)
 class Static:
     """A Python value fixed when the model is built.
 
     Attributes:
-        kind: "int", "float", "bool", "str", "none", "fn" (an activation), "dtype"
-            or "ints" (a tuple of ints).
+        kind: "int", "float", "bool", "str", "none", "fn" (an activation), "dtype",
+            "ints" (a tuple of ints), "tuple" (of other static values), "key" (the
+            method's key) or "presence" (a layer that exists only under an `if`).
         value: for "int" a `Dim`; for "ints" a tuple of `Dim`s; for "fn" and
             "dtype" the language's name; otherwise the Python value. `None` when
             unknown (it comes from a hyperparameter of that kind).
     """
 
-    kind: str
-    value: object = None
+    kind: StaticKind
+    # The payload's type follows `kind` (see above); readers check `kind` first.
+    value: Any = None
 
     @property
     def known(self) -> bool:
@@ -78,10 +96,26 @@ class Static:
         return str(self.value)
 
 
-Value = TensorType | UnknownArray | TupleValue | Static
+@dataclass(frozen=True)
+class Poisoned:
+    """The value of an expression whose check failed, after the failure was reported.
+
+    Whatever computes on a poisoned value is poisoned too, silently: its type
+    is unknown, so any further complaint about it would be a follow-on of the
+    error already reported. A spec holding one never reaches the lower stage.
+    """
+
+    def __str__(self) -> str:
+        return "unknown"
 
 
-def is_array(value: object) -> bool:
+POISONED = Poisoned()
+
+
+Value = TensorType | UnknownArray | TupleValue | Static | Poisoned
+
+
+def is_array(value: object) -> TypeIs[TensorType | UnknownArray]:
     return isinstance(value, (TensorType, UnknownArray))
 
 

@@ -7,7 +7,8 @@ compiler is a one-line change here.
 from __future__ import annotations
 
 from eqxdsl.compiler import CompileError
-from eqxdsl.compiler.outputs import module_name as spec_module_name
+from eqxdsl.compiler.loader import load_source as load_spec_text
 from eqxdsl.compiler.parse import parse_spec, syntax
+from eqxdsl.compiler.targets import DEFAULT_TARGET
 
-__all__ = ["CompileError", "parse_spec", "spec_module_name", "syntax"]
+__all__ = ["DEFAULT_TARGET", "CompileError", "load_spec_text", "parse_spec", "syntax"]

@@ -29,8 +29,8 @@ LAYERS = (
 FUNCTIONS = (
     "abs", "argmax", "argmin", "bernoulli", "causal_mask", "clip", "concatenate", "cos", "einsum", "elu", "exp",
     "flatten", "gelu", "leaky_relu", "log", "log_softmax", "map", "max", "maximum", "mean", "min", "minimum",
-    "normal", "ones", "relu", "reshape", "rsqrt", "sigmoid", "silu", "sin", "softmax", "softplus", "split", "sqrt",
-    "square", "stack", "sum", "tanh", "transpose", "uniform", "var", "where", "zeros",
+    "normal", "ones", "relu", "reshape", "rsqrt", "shard", "sigmoid", "silu", "sin", "softmax", "softplus", "split",
+    "sqrt", "square", "stack", "sum", "tanh", "transpose", "uniform", "var", "where", "zeros",
 )
 #: The initialisers of `param` and `buffer` definitions.
 INITIALISERS = (

@@ -35,7 +35,7 @@ SYNTAX = [
     ("braces", "model M(a: int):\n    forward(x: f32[a]):\n        return x {\n", 3, 18, "unexpected character '{'", "indentation, not braces"),
     ("unexpected indent", "model M(a: int):\n    forward(x: f32[a]):\n        y = x\n            return y\n", 3, 14, "unexpected indentation", "indented more"),
     ("missing block", "model M(a: int):\n    forward(x: f32[a]):\n    def f(y: f32[a]):\n        return y\n", 3, 5, "unexpected 'def'; expected an indented block", "indented block"),
-    ("unclosed string", "model M(a: int):\n    forward(x: f32[a]):\n        return 'abc\n", 3, 16, "unexpected character", "string is not closed"),
+    ("unclosed string", "model M(a: int):\n    forward(x: f32[a]):\n        return 'abc\n", 3, 16, "unclosed string", "string is not closed"),
     ("assign in expression", "model M(a: int):\n    forward(x: f32[a]):\n        return x if a = 1 else x\n", 3, 23, "unexpected '='", "'=='"),
     ("positional after keyword", "model M(a: int):\n    l = Linear(out_features=a, 3)\n", 2, 32, "positional argument after a keyword argument", None),
 ]
@@ -276,7 +276,7 @@ CHECKS = [
         model M(a: int):
             forward(x: f32[3]):
                 return x if x > 0 else x
-        """, 3, 21, "comparisons are between values fixed at build time"),
+        """, 3, 21, "a condition must be fixed when the model is built"),
     # functions
     ("unknown function", """
         model M(a: int):

@@ -78,7 +78,8 @@ def test_definitely_differs():
     assert width.definitely_differs(width + 1)
     assert Dim.const(3).definitely_differs(4)
     assert (2 * width + 1).definitely_differs(0)
-    assert not width.definitely_differs(2 * width)  # equal when width == 0
+    assert width.definitely_differs(2 * width)  # sizes are positive: never equal
+    assert not width.definitely_differs(1)
     assert not width.definitely_differs(size)
     assert not width.definitely_differs(width)
     assert not (size // 2).definitely_differs(1)
@@ -182,7 +183,7 @@ def test_equal_dims_hash_alike_and_differing_dims_differ(left, right):
     if a == b:
         assert hash(a) == hash(b)
     if a.definitely_differs(b):
-        for values in ({n: 0 for n in NAMES}, {n: 5 for n in NAMES}, {"a": 1, "b": 2, "c": 3}):
+        for values in ({n: 1 for n in NAMES}, {n: 5 for n in NAMES}, {"a": 1, "b": 2, "c": 3}):
             assert a.evaluate(values) != b.evaluate(values)
 
 

@@ -7,10 +7,11 @@
 - random valid specs from the robustness suite's generator, drawn
   derandomised (`golden/cases/generated_*`).
 
-The header's digest covers the compiler's own files, so it changes with any
-edit to the compiler; it is blanked, and every other byte is compared.
-Regenerate with `python tests/compiler/test_golden.py`, and only when a
-change to the generated code is intended.
+The header's digests cover the compiler's own files, so they change with any
+edit to the compiler; they are blanked, and every other byte is compared.
+Rewrite the outputs with `python tests/compiler/test_golden.py`, and only when a
+change to the generated code is intended; `--collect` also draws the case specs
+anew (it runs the compiler tests to record the specs they compile).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 REPOSITORY = GOLDEN / "repository"
 CASES = GOLDEN / "cases"
 
-_DIGEST = re.compile(r"\(sha256 [0-9a-f]{64}\)")
+_DIGEST = re.compile(r"\(sha256 [0-9a-f]{64}, body [0-9a-f]{64}\)")
 
 
 def repository_specs() -> list[Path]:
@@ -80,10 +81,10 @@ def test_every_golden_output_has_its_spec() -> None:
 
 def _embedded_specs() -> list[str]:
     """Spec texts the compiler tests compile without errors and without imports."""
-    from eqxdsl.compiler import driver
+    from eqxdsl.compiler.session import Session
 
     seen: dict[str, None] = {}
-    original = driver._Session.compile
+    original = Session.compile
 
     def recording(self, text: str, display_path: str, resolved: Path) -> str:
         source = original(self, text, display_path, resolved)
@@ -91,11 +92,11 @@ def _embedded_specs() -> list[str]:
             seen.setdefault(text)
         return source
 
-    driver._Session.compile = recording
+    Session.compile = recording  # type: ignore[method-assign]
     try:
         pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "compiler"), "-k", "not golden"])
     finally:
-        driver._Session.compile = original
+        Session.compile = original  # type: ignore[method-assign]
     return list(seen)
 
 
@@ -117,25 +118,40 @@ def _generated_specs(count: int = 120) -> list[str]:
     return list(texts)
 
 
-def regenerate() -> None:
-    """Rewrite every golden output from the current compiler."""
-    REPOSITORY.mkdir(parents=True, exist_ok=True)
+def _write_output(spec: Path) -> None:
+    golden_path(spec).write_text(compile_case(spec), encoding="utf-8")
+
+
+def collect_cases() -> None:
+    """Draw the case specs anew: those the compiler tests compile, and generated ones."""
     CASES.mkdir(parents=True, exist_ok=True)
-    for old in [*REPOSITORY.glob("*.py"), *CASES.glob("*.eqx"), *CASES.glob("*.py")]:
+    for old in [*CASES.glob("*.eqx"), *CASES.glob("*.py")]:
         old.unlink()
-    for spec in repository_specs():
-        golden_path(spec).write_text(compile_case(spec), encoding="utf-8")
     for prefix, texts in (("embedded", _embedded_specs()), ("generated", _generated_specs())):
         for text in texts:
             case = CASES / f"{prefix}_{hashlib.sha256(text.encode()).hexdigest()[:12]}.eqx"
             case.write_text(text, encoding="utf-8")
-            try:
-                golden_path(case).write_text(compile_case(case), encoding="utf-8")
-            except Exception:
-                # A spec that compiled under its test's own filename but not under this one.
-                case.unlink()
+
+
+def regenerate() -> None:
+    """Rewrite every golden output from the current compiler."""
+    REPOSITORY.mkdir(parents=True, exist_ok=True)
+    for old in REPOSITORY.glob("*.py"):
+        old.unlink()
+    for spec in repository_specs():
+        _write_output(spec)
+    for case in sorted(CASES.glob("*.eqx")):
+        try:
+            _write_output(case)
+        except Exception as error:
+            # A spec that compiled under its test's own filename, or under an older compiler.
+            print(f"dropping {case.name}: {type(error).__name__}: {error}", file=sys.stderr)
+            case.unlink()
+            case.with_suffix(".py").unlink(missing_ok=True)
     print(f"{len(list(GOLDEN.rglob('*.py')))} golden outputs written", file=sys.stderr)
 
 
 if __name__ == "__main__":
+    if "--collect" in sys.argv[1:]:
+        collect_cases()
     regenerate()

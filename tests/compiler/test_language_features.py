@@ -192,7 +192,7 @@ def test_inference_none_follows_the_layers_fields_as_inference_mode_sets_them():
 def test_stateful_call_signature():
     source = eqxdsl.compile_source((SPECS / "resnet.eqx").read_text(), "resnet.eqx")
     assert (
-        "self, x: jax.Array, state: eqx.nn.State, *, inference: bool | None = None" in source
+        "self,\n        x: \"Float[Array, 'C H W']\",\n        state: eqx.nn.State,\n        *,\n        inference: bool | None = None,\n" in source
     )
     assert "h, state = self.bn1(h, state, inference=inference)" in source
 

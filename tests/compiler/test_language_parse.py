@@ -20,7 +20,7 @@ def test_grammar_has_no_lalr_conflicts(caplog):
     logger.setLevel(logging.DEBUG)
     try:
         with caplog.at_level(logging.DEBUG, logger=logger.name):
-            lark.Lark(parse._grammar_text(), parser="lalr", postlex=parse._EqxIndenter(), debug=True)
+            lark.Lark(parse._grammar_text(), parser="lalr", postlex=parse.EqxIndenter(), debug=True)
     finally:
         logger.setLevel(previous)
     assert not [r for r in caplog.records if "conflict" in r.getMessage().lower()]

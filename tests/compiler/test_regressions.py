@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import eqxdsl
-from eqxdsl.compiler.render import _render as render
 from eqxdsl.compiler.check import RESERVED_NAMES
+from eqxdsl.compiler.reserved import FORBIDDEN_NAMES
 from eqxdsl.compiler.diagnostics import CompileError
 from eqxdsl.compiler.driver import check_file
 
@@ -56,7 +56,7 @@ def test_names_the_renderer_forbids_are_located_errors(name, template, line, col
 
 
 def test_every_name_the_renderer_forbids_is_reserved_by_the_checker():
-    assert {n for n in render._FORBIDDEN_NAMES if not n.startswith("__")} <= RESERVED_NAMES
+    assert {n for n in FORBIDDEN_NAMES if not n.startswith("__")} <= RESERVED_NAMES
 
 
 # -- conditionals decided at compile time (F2) -------------------------------------------
@@ -76,7 +76,7 @@ def test_a_dead_if_statement_branch_is_dropped():
     spec = "model M():\n    input x: f32[3]\n\n    forward:\n        if False:\n            x = nope(x)\n        else:\n            x = relu(x)\n        return x\n"
     source = eqxdsl.compile_source(spec, "p.eqx")
     assert "x = jax.nn.relu(x)  # p.eqx:8" in source
-    assert "nope" not in source and "if " not in source.split("def __call__")[1]
+    assert "nope" not in source and "if " not in source.split("def __call__")[1].split("def _check_inputs")[0]
 
 
 def test_an_unknown_name_in_a_live_branch_is_still_reported():
@@ -93,7 +93,7 @@ def hostile_package(tmp_path: Path) -> Path:
     package.mkdir()
     (package / "__init__.py").write_text("open('PWNED', 'w').write('x')\nraise RuntimeError('ran')\n")
     (package / "mod.py").write_text("class X:\n    def __init__(self, n: int = 3):\n        self.n = n\n")
-    spec = "from hostilepkg.mod import X(x: f32[n]) -> f32[n]\n\nmodel M(n: int = 3):\n    input x: f32[n]\n    s = X()\n\n    forward:\n        return s(x)\n"
+    spec = "from hostilepkg.mod import X(x: f32[n]) -> f32[n]\n\nmodel M(n: int = 3):\n    input x: f32[n]\n    s = X(n)\n\n    forward:\n        return s(x)\n"
     (tmp_path / "s.eqx").write_text(spec)
     return tmp_path
 
@@ -156,7 +156,7 @@ def test_a_long_elif_chain_counts_as_nesting():
 def test_python_recursion_limit_is_a_located_error_as_a_last_resort(monkeypatch):
     from eqxdsl.compiler import lower
 
-    def overflow(checked):
+    def overflow(checked, build):
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(lower, "lower_spec", overflow)
@@ -303,7 +303,7 @@ def test_else_branches_are_rendered_as_else_and_elif():
     source = eqxdsl.compile_source(spec, "p.eqx")
     assert "        elif self.mode == 1:  # p.eqx:7\n" in source
     assert "        else:\n            x = jax.nn.sigmoid(x)  # p.eqx:10\n" in source
-    assert "if not" not in source
+    assert "if not" not in source.split("def __call__")[1].split("def _check_inputs")[0]
 
 
 # -- model-level conditions are resolved like other build-time values (F10) ----------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "eqxdsl"
@@ -94,3 +95,33 @@ def test_no_module_imports_a_private_name_of_another_stage():
             if private:
                 offences.append(f"{path.relative_to(COMPILER)} imports {private} from {module}")
     assert offences == []
+
+
+#: Size limits that keep each module readable in one sitting (lines, including docstrings).
+MAX_FILE_LINES = 800
+MAX_CLASS_LINES = 500
+
+
+def _oversized() -> list[str]:
+    offences = []
+    for path in sorted(COMPILER.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(COMPILER)
+        if text.count("\n") > MAX_FILE_LINES:
+            offences.append(f"{name}: {text.count(chr(10))} lines (at most {MAX_FILE_LINES})")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                offences.append(f"{name}:{node.lineno} class {node.name}: {node.end_lineno - node.lineno + 1} lines (at most {MAX_CLASS_LINES})")
+    return offences
+
+
+def test_no_compiler_file_or_class_is_oversized():
+    assert _oversized() == []
+
+
+def test_the_size_check_sees_an_oversized_class(tmp_path, monkeypatch):
+    module = tmp_path / "compiler" / "big.py"
+    module.parent.mkdir()
+    module.write_text("class Big:\n" + "    x = 1\n" * MAX_CLASS_LINES, encoding="utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "COMPILER", module.parent)
+    assert _oversized() == [f"big.py:1 class Big: {MAX_CLASS_LINES + 1} lines (at most {MAX_CLASS_LINES})"]

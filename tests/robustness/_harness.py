@@ -26,7 +26,11 @@ SPECS = REPO / "tests" / "specs"
 CASE_SECONDS = 20.0
 
 # What generated code may import: the runtime, jax, and the typing helper for `fn` hyperparameters.
-_ALLOWED_IMPORTS = frozenset({"jax", "jax.numpy", "eqxdsl.runtime", "collections.abc"})
+_ALLOWED_IMPORTS = frozenset(
+    {"jax", "jax.numpy", "eqxdsl.runtime", "eqxdsl.runtime.array_types", "collections.abc"}
+)
+# What the sibling-import helper `_import_beside` imports: it is emitted only with the helper.
+_BESIDE_IMPORTS = frozenset({"importlib.machinery", "importlib.util", "sys", "pathlib"})
 # The builtins generated code may read. Every other free name would reach a builtin such as
 # eval, open or __import__, which is how code from a spec could run.
 _ALLOWED_BUILTINS = frozenset(
@@ -54,6 +58,8 @@ _ALLOWED_BUILTINS = frozenset(
         "reversed",
         "super",
         "object",
+        # The input checks and the stacks' length checks raise it.
+        "ValueError",
     }
 )
 
@@ -124,7 +130,14 @@ def check_generated(source: str) -> ast.Module:
     """
     tree = ast.parse(source)
     compile(tree, "<generated>", "exec")
-    bound: set[str] = set()
+    allowed = _ALLOWED_IMPORTS
+    beside = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "_import_beside"]
+    if beside:
+        # The helper is the compiler's fixed text, not code from the spec: it must be that text exactly.
+        assert ast.dump(beside[0]) == ast.dump(_beside_helper()), "_import_beside differs from the template's"
+        tree = ast.Module([node for node in tree.body if node is not beside[0]], [])
+        allowed = _ALLOWED_IMPORTS | _BESIDE_IMPORTS
+    bound: set[str] = {"_import_beside"} if beside else set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             bound.add(node.id)
@@ -134,7 +147,7 @@ def check_generated(source: str) -> ast.Module:
             bound.add(node.name)
         elif isinstance(node, ast.Import):
             assert all(
-                alias.name in _ALLOWED_IMPORTS for alias in node.names
+                alias.name in allowed for alias in node.names
             ), ast.unparse(node)
             bound.update(
                 (alias.asname or alias.name).split(".")[0] for alias in node.names
@@ -143,7 +156,7 @@ def check_generated(source: str) -> ast.Module:
             # `from blocks import Block`: the module of a spec (or a Python file) beside this one.
             assert node.level == 0 and node.module is not None, ast.unparse(node)
             assert (
-                node.module in _ALLOWED_IMPORTS or node.module.isidentifier()
+                node.module in allowed or node.module.isidentifier()
             ), ast.unparse(node)
             bound.update(alias.asname or alias.name for alias in node.names)
         elif isinstance(node, ast.Attribute):
@@ -160,6 +173,16 @@ def check_generated(source: str) -> ast.Module:
                 node.id in _ALLOWED_BUILTINS
             ), f"generated code reads the free name {node.id!r} at line {node.lineno}"
     return tree
+
+
+def _beside_helper() -> ast.FunctionDef:
+    """`_import_beside` as the module template writes it."""
+    template = (Path(__file__).resolve().parents[2] / "templates" / "module.py.j2").read_text()
+    start = template.index("def _import_beside(")
+    end = template.index("{%", start)
+    helper = ast.parse(template[start:end]).body[0]
+    assert isinstance(helper, ast.FunctionDef)
+    return helper
 
 
 def load_generated(source: str, name: str = "generated") -> types.ModuleType:

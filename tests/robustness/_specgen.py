@@ -40,6 +40,8 @@ class ValidSpec:
         bindings: the value of every hyperparameter and symbolic size, to evaluate
             the shapes the compiler infers.
         output_shape: the shape forward must return.
+        relations: the model's `assert`s, as Python over the names of `bindings`.
+        flags: the bool hyperparameters (each may take either value).
     """
 
     text: str
@@ -48,6 +50,30 @@ class ValidSpec:
     init_kwargs: dict[str, int]
     bindings: dict[str, int]
     output_shape: tuple[int, ...]
+    relations: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Where the one error of a spec must be reported.
+
+    Attributes:
+        snippet: a piece of one line of the spec that occurs nowhere else.
+        anchor: the part of `snippet` the error points at (its first occurrence).
+        message: a piece of the error's message.
+    """
+
+    snippet: str
+    anchor: str
+    message: str
+
+    def location(self, text: str) -> tuple[int, int]:
+        """The (line, column), 1-based, of the anchor in `text`."""
+        assert text.count(self.snippet) == 1, (self.snippet, text)
+        offset = text.index(self.snippet) + self.snippet.index(self.anchor)
+        line = text.count("\n", 0, offset) + 1
+        return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 @dataclass
@@ -63,6 +89,10 @@ class _Builder:
     models: list[str] = field(default_factory=list)
     bindings: dict[str, int] = field(default_factory=dict)
     seq: bool = False
+    relations: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    expected: Expected | None = None
+    divided: set[str] = field(default_factory=set)
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -71,7 +101,45 @@ class _Builder:
     def hyper(self, kind: str, default: str) -> str:
         name = self.fresh({"int": "h", "float": "p", "bool": "use", "fn": "act"}[kind])
         self.hypers.append(f"{name}: {kind} = {default}")
+        if kind == "bool":
+            self.flags.append(name)
         return name
+
+    def int_hyper(self, value: int) -> Dim:
+        """A new int hyperparameter with default `value`."""
+        name = self.hyper("int", str(value))
+        self.bindings[name] = value
+        return Dim(name, value)
+
+    def other_size(self, dim: Dim, broadcast: bool = False) -> Dim:
+        """A size the checker cannot prove equal to `dim`, though its default may be the same.
+
+        A new hyperparameter (with `dim`'s default or another), a literal (when
+        `dim` is symbolic, its default value), or a size that differs for every
+        value (`dim + 1`, `2 * dim`). With `broadcast`, never the literal 1,
+        which broadcasts against any size.
+        """
+        style = self.draw(st.sampled_from(("same default", "hyper", "literal", "plus one", "double")))
+        if style == "same default":
+            return self.int_hyper(dim.value)
+        if style == "hyper":
+            return self.int_hyper(self.draw(st.integers(1, 6)))
+        if style == "literal":
+            if any(character.isalpha() for character in dim.expr):
+                value = dim.value
+            else:
+                value = self.draw(st.integers(1, 6).filter(lambda v: v != dim.value))
+            if not (broadcast and value == 1):
+                return Dim(str(value), value)
+            style = "plus one"
+        if style == "plus one":
+            return Dim(f"({dim.expr}) + 1", dim.value + 1)
+        return Dim(f"2 * ({dim.expr})", 2 * dim.value)
+
+    def expect(self, snippet: str, anchor: str, message: str) -> None:
+        """Record where the one error of the spec must be reported (see `Expected`)."""
+        assert self.expected is None, "one broken step per spec"
+        self.expected = Expected(snippet, anchor, message)
 
     def size(self, low: int = 1, high: int = 6) -> Dim:
         """A new size: a literal, a new int hyperparameter, or a multiple of one."""
@@ -263,6 +331,17 @@ def _indent(text: str, depth: int) -> str:
 @st.composite
 def valid_specs(draw) -> ValidSpec:
     """A random valid spec with one model `Net` and what its forward must return."""
+    return draw_net(draw)[0]
+
+
+def draw_net(
+    draw, steps: tuple = _VECTOR_STEPS, inject=None
+) -> tuple[ValidSpec, _Builder]:
+    """Draw a model `Net` from `steps` (each `(builder, size) -> size`), with `inject` placed among them.
+
+    Returns the spec and the builder that drew it (whose `expected` says where
+    the error of a broken `inject` step must be reported).
+    """
     b = _Builder(draw)
     family = draw(st.sampled_from(("vector", "sequence", "image")))
     init_kwargs: dict[str, int] = {}
@@ -286,12 +365,16 @@ def valid_specs(draw) -> ValidSpec:
         input_shape = (seq_len, cur.value) if b.seq else (cur.value,)
     if b.seq:
         b.bindings["T"] = seq_len
-    for step in draw(st.lists(st.sampled_from(_VECTOR_STEPS), min_size=1, max_size=5)):
+    chosen = draw(st.lists(st.sampled_from(steps), min_size=1, max_size=5))
+    if inject is not None:
+        chosen.insert(draw(st.integers(0, len(chosen))), inject)
+    for step in chosen:
         cur = step(b, cur)
     output_shape = (seq_len, cur.value) if b.seq else (cur.value,)
     b.bindings.update(init_kwargs)
     declared = draw(st.booleans())
     lines = [f"model Net({', '.join(b.hypers)}):", '    """A generated model."""']
+    lines += [f"    assert {relation}" for relation in b.relations]
     if declared:
         lines.append(f"    input x: {input_decl}")
     lines += [_indent(f, 1) for f in b.fields] + [""]
@@ -300,9 +383,17 @@ def valid_specs(draw) -> ValidSpec:
     lines += [_indent(s, 2) for s in b.body]
     lines.append("        return x")
     text = "\n\n".join(b.models + ["\n".join(lines) + "\n"])
-    return ValidSpec(
-        text, "Net", input_shape, init_kwargs, dict(b.bindings), output_shape
+    spec = ValidSpec(
+        text,
+        "Net",
+        input_shape,
+        init_kwargs,
+        dict(b.bindings),
+        output_shape,
+        tuple(b.relations),
+        tuple(b.flags),
     )
+    return spec, b
 
 
 # ---- mutations of the example specs ------------------------------------------------------

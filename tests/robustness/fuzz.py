@@ -2,9 +2,11 @@
 
     python3 -m tests.robustness.fuzz --minutes 20
 
-run from the repository root. It cycles through four properties (random valid
+run from the repository root. It cycles through the properties (random valid
 specs; mutated and pathological specs, including 1 MB files; hostile names in
-every position of a spec; corrupted checkpoint files) in batches, with fresh
+every position of a spec; corrupted checkpoint files; specs with
+hyperparameter-sized operations, valid and with one size mismatch; valid specs
+run with other sizes, with their input checks probed) in batches, with fresh
 random draws each batch, until the time is up. A failing case is shrunk by
 hypothesis, printed once (distinct failures are told apart by their exception
 and message) and the run goes on. At the end it prints the number of cases per
@@ -23,7 +25,15 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
-from . import test_checkpoint, test_injection, test_mutations, test_valid_specs
+from . import (
+    test_checkpoint,
+    test_injection,
+    test_mutations,
+    test_size_mismatches,
+    test_sized_specs,
+    test_valid_specs,
+)
+from ._sizedgen import mismatched_specs, sized_specs
 from ._specgen import mutated_specs, valid_specs
 
 _BATCH = 25
@@ -47,6 +57,16 @@ def _properties() -> list[tuple[str, st.SearchStrategy, Callable[[object], None]
             lambda case: test_injection.check_hostile_name(*case),
         ),
         ("corrupted checkpoints", st.data(), test_checkpoint.check_corruption),
+        ("sized specs", sized_specs(), test_valid_specs.check_valid_spec),
+        ("size mismatches", mismatched_specs(), test_size_mismatches.check_mismatch),
+        *(
+            (
+                f"{generator}, other sizes",
+                strategy,
+                lambda case: test_sized_specs.check_other_values(*case),
+            )
+            for generator, strategy in test_sized_specs.SPECS_WITH_VALUES.items()
+        ),
     ]
 
 

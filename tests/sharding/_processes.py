@@ -13,6 +13,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
+EXAMPLE = ROOT / "examples" / "train_sharded.py"
 
 
 def child_env(devices: int) -> dict[str, str]:
@@ -20,6 +21,12 @@ def child_env(devices: int) -> dict[str, str]:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(TESTS), env.get("PYTHONPATH")]))
     return env
+
+
+def run_example(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `examples/train_sharded.py ARGUMENTS...` as a user would: without XLA_FLAGS, so it asks for its own 8 devices."""
+    env = {name: value for name, value in os.environ.items() if name not in ("XLA_FLAGS", "JAX_PLATFORMS")}
+    return subprocess.run([sys.executable, str(EXAMPLE), *arguments], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:

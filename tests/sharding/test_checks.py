@@ -16,8 +16,9 @@ from jax.sharding import PartitionSpec as P
 import eqxdsl.runtime as eqx
 from eqxdsl.runtime import ShardingError
 
-from .tiny_gpt import RULES, make_model
+from ._example import make_model, train_sharded
 
+RULES = train_sharded.RULES
 MESH_SIZES = {"data": 4, "model": 2}
 
 
@@ -36,7 +37,7 @@ def array(*shape: int) -> jax.ShapeDtypeStruct:
 
 
 def problems(excinfo) -> list[tuple[str, str]]:
-    return [tuple(problem) for problem in excinfo.value.problems]
+    return [(problem.where, problem.message) for problem in excinfo.value.problems]
 
 
 def only_problem(excinfo) -> tuple[str, str]:
@@ -53,7 +54,7 @@ def test_tables_of_nested_modules_join_by_path_and_stacks_prepend_their_axes():
     assert axes.embed.weight == P("vocab", "embed")
     assert axes.pos == P(None, "embed")
     assert axes.blocks.attn.query_proj.weight == P("layers", "heads", "embed")
-    assert axes.blocks.fc.bias == P("layers", "mlp")
+    assert axes.blocks.mlp.hidden[0].bias == P("layers", "mlp")
     assert axes.blocks.ln1.weight == P("layers", None)  # under the stack, not annotated itself
     assert axes.ln.weight == P()  # annotated by nobody: replicated
     assert axes.blocks.attn.query_proj.bias is None  # not an array
@@ -149,7 +150,7 @@ def test_an_unknown_logical_name_is_an_error():
     rules = [rule for rule in RULES if rule[0] != "mlp"]
     with pytest.raises(ShardingError) as excinfo:
         eqx.partition_specs(model_shapes(), rules, MESH_SIZES, data_names=("batch",))
-    assert [where for where, _ in problems(excinfo)] == ["blocks.fc.weight", "blocks.fc.bias", "blocks.proj.weight"]
+    assert [where for where, _ in problems(excinfo)] == ["blocks.mlp.hidden.0.weight", "blocks.mlp.hidden.0.bias", "blocks.mlp.out.weight"]
     assert problems(excinfo)[0][1].startswith("unknown logical axis name 'mlp' (axis 1); the rules name 'batch', ")
 
 
@@ -167,7 +168,7 @@ def test_a_size_not_divisible_by_its_mesh_axes_is_an_error():
         eqx.partition_specs(model_shapes(), RULES, {"data": 4, "model": 3}, data_names=("batch",))
     found = dict(problems(excinfo))
     assert found["embed.weight"] == "axis 0 ('vocab') has size 64, which is not divisible by mesh axis 'model' of size 3"
-    assert found["blocks.fc.bias"] == "axis 1 ('mlp') has size 128, which is not divisible by mesh axis 'model' of size 3"
+    assert found["blocks.mlp.hidden.0.bias"] == "axis 1 ('mlp') has size 128, which is not divisible by mesh axis 'model' of size 3"
 
 
 def test_divisibility_by_several_mesh_axes_is_by_their_product():
@@ -223,7 +224,7 @@ def test_every_problem_is_reported_at_once():
         eqx.partition_specs(model_shapes(), rules, MESH_SIZES)
     wheres = [where for where, _ in problems(excinfo)]
     assert wheres[:2] == ["rules[1]", "rules[3]"]
-    assert "blocks.fc.weight" in wheres and str(excinfo.value).startswith(f"sharding: {len(wheres)} problems:\n")
+    assert "blocks.mlp.hidden.0.weight" in wheres and str(excinfo.value).startswith(f"sharding: {len(wheres)} problems:\n")
 
 
 def test_the_pure_check_takes_shapes_and_skips_unknown_sizes():

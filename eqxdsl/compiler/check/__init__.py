@@ -17,32 +17,42 @@ type checker:
   each joined to its `ModelChecker` by a back-reference.
 """
 
+from eqxdsl.compiler.check._adapters import ModelLayer
+from eqxdsl.compiler.check._report import did_you_mean
 from eqxdsl.compiler.check._spec import check_spec
 from eqxdsl.compiler.check.checked import (
-    RESERVED_NAMES,
     CallRef,
+    CallSite,
     CheckedModel,
     CheckedSpec,
+    ExpressionTypes,
     FieldInfo,
     HyperInfo,
     LoopRef,
     MethodInfo,
     PythonClass,
     Ref,
+    Relation,
     StaticBranch,
 )
+from eqxdsl.compiler.reserved import RESERVED_NAMES
 
 __all__ = [
     "RESERVED_NAMES",
     "CallRef",
+    "CallSite",
     "CheckedModel",
     "CheckedSpec",
+    "ExpressionTypes",
     "FieldInfo",
     "HyperInfo",
     "LoopRef",
     "MethodInfo",
+    "ModelLayer",
     "PythonClass",
     "Ref",
+    "Relation",
     "StaticBranch",
     "check_spec",
+    "did_you_mean",
 ]

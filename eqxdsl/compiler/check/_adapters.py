@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import overload
 
+from eqxdsl.compiler.check._input_sizes import bind_axes
 from eqxdsl.compiler.check._kinds import table_value
+from eqxdsl.compiler.check._relations import require_relations
 from eqxdsl.compiler.check.checked import CheckedModel, MethodInfo, PythonClass
-from eqxdsl.compiler.dims import Dim, TensorType
+from eqxdsl.compiler.dims import Dim, TensorType, proven_equal
 from eqxdsl.compiler.library.layers import REQUIRED, LayerArg, LayerShapeError
 from eqxdsl.compiler.values import TupleValue, UnknownArray, Value, describe
 
@@ -24,8 +27,8 @@ class ModelLayer:
         self.class_name = class_name
         args = []
         for hyper in model.hypers:
-            kind = _layer_kind(hyper.kind)
-            default = REQUIRED
+            kind = hyper.kind
+            default: object = REQUIRED
             if hyper.default is not None:
                 default = table_value(hyper.default, LayerArg(hyper.name, kind))
             args.append(LayerArg(hyper.name, kind, default))
@@ -40,23 +43,26 @@ class ModelLayer:
         self.inputs = tuple(name for name, _ in forward.params) if forward else ()
         self.optional_inputs = ()
 
-    def _bindings(self, args: Mapping[str, object]) -> dict[str, object]:
-        values: dict[str, object] = {}
+    def _bindings(self, args: Mapping[str, object]) -> dict[str, Dim]:
+        values: dict[str, Dim] = {}
         for hyper in self.model.hypers:
             value = args.get(hyper.name)
             if isinstance(value, Dim):
                 values[hyper.name] = value
-            elif hyper.kind == "ints" and isinstance(value, tuple) and hyper.length is not None:
+            elif hyper.kind == "ints" and isinstance(value, tuple):
                 for index, item in enumerate(value):
                     values[f"{hyper.name}_{index}"] = item
+                if hyper.length is None:
+                    values[f"{hyper.name}_len"] = Dim.const(len(value))
         return values
 
     def bind_inputs(self, method: MethodInfo, args: Mapping[str, object], inputs: tuple) -> dict[str, Dim]:
         """The values of the method's symbolic input sizes for these inputs; raises LayerShapeError."""
         values = self._bindings(args)
         for dim in self.model.init_dims:
-            if isinstance(args.get(dim), Dim):
-                values[dim] = args[dim]
+            given = args.get(dim)
+            if isinstance(given, Dim):
+                values[dim] = given
         if len(inputs) != len(method.params):
             raise LayerShapeError(f"{self.name} takes {len(method.params)} inputs, got {len(inputs)}")
         bound: dict[str, Dim] = {}
@@ -67,18 +73,13 @@ class ModelLayer:
                 raise LayerShapeError(f"{self.name}: input {name} must be an array, got {describe(actual)}")
             if actual.rank != declared.rank:
                 raise LayerShapeError(f"{self.name}: input {name} must be {declared} (rank {declared.rank}), got {actual}")
-            for axis, (want, got) in enumerate(zip(declared.shape, actual.shape)):
-                symbols = want.symbols
-                if len(symbols) == 1 and want == Dim.symbol(next(iter(symbols))) and next(iter(symbols)) in self.model.input_dims:
-                    symbol = next(iter(symbols))
-                    if symbol not in values and symbol not in bound:
-                        bound[symbol] = got
-                        continue
-                expected = want.substitute({**values, **bound})
-                if expected.definitely_differs(got):
-                    raise LayerShapeError(
-                        f"{self.name}: axis {axis} of input {name} must be {expected} (declared {declared}), got {got} in {actual}"
-                    )
+            mismatch = bind_axes(declared, actual, self.model.input_dims, values, bound)
+            if mismatch is not None:
+                axis, expected, got = mismatch
+                raise LayerShapeError(
+                    f"{self.name}: axis {axis} of input {name} must be {expected} (declared {declared}), got {got} in {actual}",
+                    sizes=(expected, got),
+                )
         return bound
 
     def infer(self, args: Mapping[str, object], inputs: tuple) -> dict:
@@ -95,9 +96,18 @@ class ModelLayer:
         bound = self.bind_inputs(info, args, inputs)
         values = {**self._bindings(args), **bound}
         for dim in self.model.init_dims:
-            if isinstance(args.get(dim), Dim):
-                values[dim] = args[dim]
-        return to_layer_value(_substitute(info.returns, values))
+            given = args.get(dim)
+            if isinstance(given, Dim):
+                values[dim] = given
+        require_relations(self.model, values, self.name)
+        try:
+            return to_layer_value(_substitute(info.returns, values))
+        except ZeroDivisionError:
+            zeros = ", ".join(f"{name} = 0" for name, value in values.items() if isinstance(value, Dim) and value.value == 0)
+            raise LayerShapeError(
+                f"{self.name}'s output size divides by zero with these arguments" + (f" ({zeros})" if zeros else ""),
+                hint=f"give {self.name} sizes that are at least 1",
+            ) from None
 
 
 class PythonLayer:
@@ -136,16 +146,17 @@ class PythonLayer:
                     values[next(iter(symbols))] = got
                     continue
                 expected = want.substitute(values)
-                if expected.definitely_differs(got):
-                    raise LayerShapeError(f"{self.name}: axis {axis} of input {name} must be {expected}, got {got} in {actual}")
+                if not proven_equal(expected, got):
+                    raise LayerShapeError(f"{self.name}: axis {axis} of input {name} must be {expected}, got {got} in {actual}", sizes=(expected, got))
         return to_layer_value(_substitute(self.returns, values))
 
 
-def _layer_kind(hyper_kind: str) -> str:
-    return {"ints": "ints"}.get(hyper_kind, hyper_kind)
-
-
+@overload
+def _substitute(value: Value, values: Mapping[str, Dim]) -> Value: ...
+@overload
+def _substitute(value: None, values: Mapping[str, Dim]) -> None: ...
 def _substitute(value: Value | None, values: Mapping[str, Dim]) -> Value | None:
+    """`value` with the sizes named in `values` put in."""
     if isinstance(value, TensorType):
         return TensorType(value.dtype, tuple(d.substitute(values) for d in value.shape))
     if isinstance(value, TupleValue):

@@ -10,14 +10,18 @@ from eqxdsl.compiler.check._adapters import (
     from_layer_value,
     to_layer_value,
 )
+from eqxdsl.compiler.check._input_sizes import bind_axes
 from eqxdsl.compiler.check._join import stack_value
 from eqxdsl.compiler.check._kinds import fits_param, param_words, with_defaults
-from eqxdsl.compiler.check._report import POISONED, Abort, any_poisoned, did_you_mean
+from eqxdsl.compiler.check._map_axes import axes_per_item, normalise, with_axis, without_axis
+from eqxdsl.compiler.check._relations import error_hint, size_mismatch_hint
+from eqxdsl.compiler.check._report import POISONED, Abort, Poisoned, any_poisoned, did_you_mean
 from eqxdsl.compiler.check._scope import Scope
+from eqxdsl.compiler.check._sites import record
 from eqxdsl.compiler.check._static import static_of
-from eqxdsl.compiler.check.checked import CallRef, FieldInfo, MethodInfo, Ref
-from eqxdsl.compiler.dims import Dim, TensorType
-from eqxdsl.compiler.library.functions import FUNCTIONS, FnParam, Function
+from eqxdsl.compiler.check.checked import CallRef, CallSite, FieldInfo, MethodInfo, Ref, StackCopy
+from eqxdsl.compiler.dims import Dim, TensorType, proven_equal
+from eqxdsl.compiler.library.functions import ELSEWHERE, FUNCTIONS, METHODS, FnParam, Function
 from eqxdsl.compiler.library.functions import REQUIRED as FN_REQUIRED
 from eqxdsl.compiler.library.layers import LayerInfo, LayerShapeError, suggest
 from eqxdsl.compiler.parse import syntax as s
@@ -89,9 +93,11 @@ class CallChecker:
             if name in scope.stack_vars:
                 stack_name, copy = scope.stack_vars[name]
                 model.resolved[id(func)] = Ref("layer_var", stack_name)
-                return self.call_layer(node, model.fields[stack_name], args, nodes, keywords, rest=copy > 0)
+                stack = model.fields[stack_name]
+                return self.call_layer(node, stack, args, nodes, keywords, rest=copy > 0, copy=stack.copies[copy] if stack.copies else None)
             if name in scope.variables:
-                self.r.error(func, f"{name} is a variable ({describe(scope.variables[name])}), not something to call")
+                if not isinstance(scope.variables[name], Poisoned):
+                    self.r.error(func, f"{name} is a variable ({describe(scope.variables[name])}), not something to call")
                 raise Abort
             if name in model.fields:
                 info = model.fields[name]
@@ -128,7 +134,8 @@ class CallChecker:
             if name in self.checker.broken or name in self.spec.failed_imports:
                 raise Abort
             candidates = list(scope.variables) + list(model.fields) + list(FUNCTIONS) + list(model.methods) + ["map"]
-            self.r.error(func, f"unknown function or layer {name!r}", hint=did_you_mean(name, candidates))
+            hint = f"did you mean {ELSEWHERE[name]!r}?" if name in ELSEWHERE else did_you_mean(name, candidates)
+            self.r.error(func, f"unknown function or layer {name!r}", hint=hint)
             raise Abort
         if isinstance(func, s.Attribute) and isinstance(func.value, s.Name) and func.value.id in model.fields and func.value.id not in scope.variables:
             info = model.fields[func.value.id]
@@ -136,8 +143,38 @@ class CallChecker:
             if info.kind == "layer" and isinstance(info.layer, ModelLayer):
                 model.resolved[id(func.value)] = Ref("field", info.name)
                 return self.call_layer(node, info, args, nodes, keywords, rest=False, method=func.attr)
+        if isinstance(func, s.Attribute):
+            return self.call_array_method(node, func, args, nodes, keywords, scope)
+        if isinstance(func, s.Subscript):
+            return self.checker.stacks.call_copy(node, func, args, nodes, keywords, scope)
         self.r.error(func, "only layers, methods, functions and function hyperparameters can be called")
         raise Abort
+    def call_array_method(self, node, func: s.Attribute, args, nodes, keywords, scope: Scope) -> Value:
+        """`x.mean(0)`: an array's method, checked as the function of the same name with `x` first.
+
+        As NumPy's, `x.reshape(T, -1)` and `x.transpose(1, 0)` take their sizes one by one.
+        """
+        receiver = self.checker.expressions.eval(func.value, scope)
+        if any_poisoned([receiver]):
+            return POISONED
+        if not is_array(receiver):
+            self.r.error(func, f"{describe(receiver)} has no methods; only arrays do", hint=f"arrays have methods such as x.mean(0); call the function instead: {func.attr}(...)")
+            raise Abort
+        function = METHODS.get(func.attr)
+        if function is None:
+            self.r.error(func, f"arrays have no method {func.attr!r}", hint=self._method_hint(func.attr))
+            raise Abort
+        if len(args) > 1 and function.params[1].kind == "shape" and all(isinstance(a, Static) and a.kind == "int" for a in args):
+            args = [Static("ints", tuple(a.value for a in args))]
+            nodes = [node]
+        return self.call_function(node, function, [receiver, *args], [func.value, *nodes], keywords)
+    def _method_hint(self, name: str) -> str:
+        if name in FUNCTIONS:
+            return f"call the function instead: {name}(x, ...)"
+        if name in ELSEWHERE:
+            known = ELSEWHERE[name]
+            return f"did you mean x.{known}(...)?" if known in METHODS else f"did you mean the function {known}(x, ...)?"
+        return did_you_mean(name, METHODS) or "array methods: " + ", ".join(sorted(METHODS))
     def _layer_inputs(self, node, layer, args: list[Value], nodes: list, keywords: dict, method: str | None) -> tuple[tuple, tuple[str, ...]]:
         names = layer.inputs
         if method is not None:
@@ -166,26 +203,41 @@ class CallChecker:
                 raise Abort
         inputs = tuple(to_layer_value(v) for v in args)
         return inputs, tuple(used_keywords)
-    def call_layer(self, node, info: FieldInfo, args, nodes, keywords, rest: bool, method: str | None = None) -> Value:
+    def _at_fault(self, node: s.Node, info: FieldInfo, copy: StackCopy | None, keywords: dict, error: LayerShapeError) -> s.Node:
+        """Where a layer call's error is reported: the keyword input or constructor argument it blames, else the call."""
+        if error.argument in keywords:
+            return keywords[error.argument][1]
+        given = copy.given if copy is not None else info.given
+        if error.argument in given:
+            return given[error.argument][1]
+        return node
+    def call_layer(self, node, info: FieldInfo, args, nodes, keywords, rest: bool, method: str | None = None, copy: StackCopy | None = None) -> Value:
+        """A call of a layer field, of a copy of a stack (`rest`: any copy but the first; `copy`: the copy
+        itself, for stacks checked copy by copy), or of a model layer's method."""
         if info.name in self.checker.failed_layers:
             # Its constructor's error was reported; what it would make of its inputs is unknown.
             self.checker.reached.add(info.name)
             return POISONED
+        # Called: if this call fails, its error is the one to report, not "never called".
+        self.checker.reached.add(info.name)
         layer = info.layer
+        assert layer is not None  # a layer or a stack
         inputs, used_keywords = self._layer_inputs(node, layer, args, nodes, keywords, method)
-        given = {k: v for k, (v, _) in info.given.items()}
-        current = info.inferred_rest if rest else info.inferred
+        given = {k: v for k, (v, _) in (copy.given if copy is not None else info.given).items()}
+        current = copy.inferred if copy is not None else info.inferred_rest if rest else info.inferred
         if current is None:
             try:
                 current = dict(layer.infer(with_defaults(layer, given), inputs)) if not any(isinstance(i, UnknownArray) for i in inputs) else {}
             except LayerShapeError as error:
-                self.r.error(node, error.message, hint=error.hint)
+                self.r.error(self._at_fault(node, info, copy, keywords, error), error.message, hint=error_hint(self.checker, error))
                 raise Abort from None
             current = {k: v for k, v in current.items() if k not in given}
             missing = [a.name for a in layer.args if a.inferred and a.required and a.name not in given and a.name not in current]
             if missing and not any(isinstance(i, UnknownArray) for i in inputs):
                 self.r.error(node, f"cannot infer {', '.join(missing)} of {info.name} from this call", hint="give it explicitly")
-            if rest:
+            if copy is not None:
+                copy.inferred = current
+            elif rest:
                 info.inferred_rest = current
             else:
                 info.inferred = current
@@ -195,13 +247,15 @@ class CallChecker:
         else:
             try:
                 if method is not None:
+                    assert isinstance(layer, ModelLayer)  # only a model's layer has methods to call
                     result = layer.output(full, inputs, method)
                 elif isinstance(layer, LayerInfo) and used_keywords:
                     result = layer.output(full, inputs + tuple(to_layer_value(keywords[k][0]) for k in used_keywords))
                 else:
                     result = layer.output(full, inputs)
             except LayerShapeError as error:
-                self.r.error(node, f"{info.name}: {error.message}" if not error.message.startswith(info.name) else error.message, hint=error.hint)
+                message = f"{info.name}: {error.message}" if not error.message.startswith(info.name) else error.message
+                self.r.error(self._at_fault(node, info, copy, keywords, error), message, hint=error_hint(self.checker, error))
                 raise Abort from None
             except (TypeError, AttributeError, ValueError, KeyError) as error:
                 self.r.error(node, f"cannot check the shapes of {info.name}: an argument it needs is not known when the spec is compiled ({error})", hint="give that argument a literal value")
@@ -210,19 +264,26 @@ class CallChecker:
         stateful = layer.stateful
         call_inference = getattr(layer, "call_inference", False)
         if method is not None:
+            assert isinstance(layer, ModelLayer)
             minfo = layer.model.methods[method]
             stochastic, stateful, call_inference = minfo.stochastic, minfo.stateful, minfo.call_inference or minfo.stochastic
-        if stateful and self.checker.current is not None:
-            self.checker.current.stateful = True
-        if (stochastic or call_inference) and self.checker.current is not None:
-            self.checker.current.call_inference = True
-        if stochastic and self.checker.current is not None:
-            self.checker.current.stochastic = True
+        self._mark_caller(stochastic, stateful, call_inference)
         self.model.resolved[id(node)] = CallRef(
             "submethod" if method else "layer", info.name, stochastic=stochastic, stateful=stateful,
             call_inference=call_inference, method=method, keywords=used_keywords,
         )
+        index = info.copies.index(copy) if copy is not None else (1 if rest else 0) if info.kind == "stack" else None
+        record(self.checker, CallSite(node, "layer", info.name, inputs, result, index, rest and copy is None, method))
         return from_layer_value(result)
+    def _mark_caller(self, stochastic: bool, stateful: bool, call_inference: bool) -> None:
+        """The method being checked makes a call: it draws random numbers, uses the state, or takes
+        `inference` (which every stochastic callee does) when the callee does."""
+        caller = self.checker.current
+        if caller is None:
+            return
+        caller.stochastic = caller.stochastic or stochastic
+        caller.stateful = caller.stateful or stateful
+        caller.call_inference = caller.call_inference or call_inference or stochastic
     def call_method(self, node, func: s.Name, info: MethodInfo, args, nodes, keywords) -> Value:
         self.model.resolved[id(func)] = Ref("method", info.name)
         if info.checking:
@@ -246,23 +307,18 @@ class CallChecker:
             if actual.rank != declared.rank:
                 self.r.error(arg_node, f"input {name} of {info.name} must be {declared}, got {actual}")
                 raise Abort
-            for axis, (want, got) in enumerate(zip(declared.shape, actual.shape)):
-                expected = want.substitute(bound)
-                symbols = want.symbols
-                if len(symbols) == 1 and want == Dim.symbol(next(iter(symbols))) and next(iter(symbols)) in self.model.input_dims and next(iter(symbols)) not in self.model.init_dims and next(iter(symbols)) not in bound:
-                    bound[next(iter(symbols))] = got
-                    continue
-                if expected.definitely_differs(got):
-                    self.r.error(arg_node, f"axis {axis} of input {name} of {info.name} must be {expected}, got {got} in {actual}")
-                    raise Abort
-        if info.stateful:
-            self.checker.current.stateful = True
-        if info.stochastic:
-            self.checker.current.stochastic = True
-        if info.call_inference or info.stochastic:
-            self.checker.current.call_inference = True
+            # Sizes fixed at construction (`init_dims`) are checked here, not bound.
+            mismatch = bind_axes(declared, actual, self.model.input_dims - set(self.model.init_dims), {}, bound)
+            if mismatch is not None:
+                axis, expected, got = mismatch
+                self.r.error(arg_node, f"axis {axis} of input {name} of {info.name} must be {expected}, got {got} in {actual}", hint=size_mismatch_hint(self.checker, expected, got))
+                raise Abort
+        self._mark_caller(info.stochastic, info.stateful, info.call_inference)
         self.model.resolved[id(node)] = CallRef("method", info.name, stochastic=info.stochastic, stateful=info.stateful, call_inference=info.call_inference or info.stochastic)
-        return _substitute(info.returns, bound)
+        result = _substitute(info.returns, bound)
+        record(self.checker, CallSite(node, "method", info.name, tuple(args), result, bound=bound))
+        # None: the method has no return, which was reported.
+        return POISONED if result is None else result
     def call_function(self, node, function: Function, args, nodes, keywords) -> Value:
         params = function.params
         if function.name == "einsum":
@@ -289,12 +345,11 @@ class CallChecker:
             result = function.rule(bound_values)
         except ShapeError as error:
             where = bound_nodes.get(error.argument) if error.argument else None
-            self.r.error(where or node, f"{function.name}: {error.message}", hint=error.hint)
+            self.r.error(where or node, f"{function.name}: {error.message}", hint=error_hint(self.checker, error))
             raise Abort from None
-        if function.stochastic:
-            self.checker.current.stochastic = True
-            self.checker.current.call_inference = True
+        self._mark_caller(function.stochastic, stateful=False, call_inference=False)
         self.model.resolved[id(node)] = CallRef("function", function.name, stochastic=function.stochastic)
+        record(self.checker, CallSite(node, "function", function.name, tuple(a for a in args if is_array(a)), result))
         return result
     def _bind_values(self, node, function: Function, args, nodes, keywords) -> tuple[dict, dict]:
         params = function.params
@@ -360,10 +415,10 @@ class CallChecker:
                 self.r.error(call, f"{what} needs the argument {param.name!r}")
         return result
     def call_map(self, node, args, nodes, keywords, scope: Scope) -> Value:
-        if keywords:
-            first = next(iter(keywords.values()))[1]
-            self.r.error(first, "map takes a layer or function and the arrays to map over, by position")
-            raise Abort
+        for name, (_, kw_node) in keywords.items():
+            if name not in ("in_axes", "out_axes"):
+                self.r.error(kw_node, f"map has no argument {name!r}", hint="map(f, xs..., in_axes=0, out_axes=0): the callable, the arrays, and the axes as in jax.vmap")
+                raise Abort
         if not isinstance(node, s.Call) or not node.args:
             self.r.error(node, "map needs a layer or function first: map(layer, x)")
             raise Abort
@@ -374,17 +429,33 @@ class CallChecker:
         if not arrays:
             self.r.error(node, "map needs at least one array to map over: map(layer, x)")
             raise Abort
+        in_axes = self._map_axes(keywords, "in_axes", len(arrays))
+        if all(axis is None for axis in in_axes):
+            self.r.error(keywords["in_axes"][1], "in_axes maps none of the arrays", hint="give at least one array an axis to map over")
+            raise Abort
         length = None
         slices = []
-        for value, arg_node in zip(arrays, array_nodes):
+        for value, arg_node, axis in zip(arrays, array_nodes, in_axes):
+            if axis is None:
+                slices.append(value)
+                continue
             if not isinstance(value, TensorType) or value.rank == 0:
-                self.r.error(arg_node, f"map runs over the leading axis of arrays, not {describe(value)}")
+                where = "the leading axis" if "in_axes" not in keywords else f"axis {axis}"
+                self.r.error(arg_node, f"map runs over {where} of arrays, not {describe(value)}")
                 raise Abort
-            if length is not None and length.definitely_differs(value.shape[0]):
-                self.r.error(arg_node, f"map's arrays must share their leading size: {length} and {value.shape[0]}")
+            try:
+                at = normalise(axis, value.rank, "in_axes")
+            except ShapeError as error:
+                self.r.error(keywords["in_axes"][1], f"map: {error.message} ({value})", hint=error.hint)
+                raise Abort from None
+            if length is not None and not proven_equal(length, value.shape[at]):
+                what = "leading size" if "in_axes" not in keywords else "size along their mapped axes"
+                self.r.error(arg_node, f"map's arrays must share their {what}: {length} and {value.shape[at]}", hint=size_mismatch_hint(self.checker, length, value.shape[at]))
                 raise Abort
-            length = value.shape[0] if length is None else length
-            slices.append(TensorType(value.dtype, value.shape[1:]))
+            length = value.shape[at] if length is None else length
+            slices.append(without_axis(value, at))
+        assert length is not None  # in_axes maps at least one of the arrays
+        record(self.checker, CallSite(node, "map", "map", bound={"length": length}))
         if isinstance(callee, s.Call):
             result = self.apply(callee, slices, scope)
             inner = self.model.resolved.get(id(callee))
@@ -395,4 +466,26 @@ class CallChecker:
             self.r.error(node, "a stateful layer cannot be mapped", hint="BatchNorm normalises over a batch: vmap the whole model with axis_name instead")
             raise Abort
         self.model.resolved[id(node)] = CallRef("map", "map", stochastic=bool(inner and getattr(inner, "stochastic", False)), inner=inner if isinstance(inner, CallRef) else None)
-        return stack_value(result, length)
+        if "out_axes" not in keywords:
+            return stack_value(result, length)
+        count = len(result.items) if isinstance(result, TupleValue) else 1
+        out_axes = [axis for axis in self._map_axes(keywords, "out_axes", count) if axis is not None]
+        if len(out_axes) != count:
+            self.r.error(keywords["out_axes"][1], "out_axes must give every result an axis", hint="each result of the mapped call gains the mapped axis")
+            raise Abort
+        try:
+            return with_axis(result, length, out_axes)
+        except ShapeError as error:
+            self.r.error(keywords["out_axes"][1], f"map: {error.message}", hint=error.hint)
+            raise Abort from None
+
+    def _map_axes(self, keywords: dict, name: str, count: int) -> list[int | None]:
+        """`in_axes` or `out_axes` of a map, one per array or result (0 when not given)."""
+        if name not in keywords:
+            return [0] * count
+        value, kw_node = keywords[name]
+        try:
+            return axes_per_item(value, count, name)
+        except ShapeError as error:
+            self.r.error(kw_node, f"map: {error.message}", hint="as in jax.vmap: in_axes=1, or in_axes=(0, None) for one entry per array")
+            raise Abort from None

@@ -21,6 +21,7 @@ from eqxdsl.compiler.check._report import (
     did_you_mean,
     unknown_layer_hint,
 )
+from eqxdsl.compiler.check._stacks import StackChecker, variadic_value
 from eqxdsl.compiler.check._statements import StatementChecker
 from eqxdsl.compiler.check._walk import (
     items_with_conditions,
@@ -28,10 +29,10 @@ from eqxdsl.compiler.check._walk import (
     walk_items,
 )
 from eqxdsl.compiler.check.checked import (
-    RESERVED_NAMES,
     CheckedModel,
     FieldInfo,
     HyperInfo,
+    HyperKind,
     MethodInfo,
     Ref,
 )
@@ -40,6 +41,7 @@ from eqxdsl.compiler.library.functions import FnParam
 from eqxdsl.compiler.library.initialisers import INITIALISERS
 from eqxdsl.compiler.library.layers import BoundLayer, LayerArg, LayerInfo, suggest
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.reserved import RESERVED_NAMES
 from eqxdsl.compiler.values import Static, describe
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 _SIGNED_LAYER_ARGS = frozenset({"axis"})
 
 
-_HYPER_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "fn": "fn"}
+_HYPER_KINDS: dict[str, HyperKind] = {"int": "int", "float": "float", "bool": "bool", "str": "str", "fn": "fn"}
 
 
 class ModelChecker:
@@ -66,6 +68,8 @@ class ModelChecker:
         self.model = model
         self.field_conditions: dict[str, frozenset[str]] = {}
         self.current: MethodInfo | None = None
+        # Lengths of `tuple[int, ...]` hyperparameters to check at, instead of their defaults'.
+        self.tuple_lengths: dict[str, int] = {}
         # Names whose definition failed (already reported): their uses are not reported again.
         self.broken: set[str] = set()
         # Layers whose constructor call had an error: their calls give poisoned values, silently.
@@ -76,6 +80,9 @@ class ModelChecker:
         self.statements = StatementChecker(self)
         self.expressions = ExpressionChecker(self)
         self.calls = CallChecker(self)
+        self.stacks = StackChecker(self)
+        # The loop names of `repeat ... in ...` while one copy's arguments are evaluated.
+        self.copy_bindings: dict[str, Static] = {}
     def declare(self) -> None:
         """Hyperparameters, constants, fields and method signatures."""
         node = self.model.node
@@ -144,6 +151,7 @@ class ModelChecker:
     def _hyper(self, param: s.HyperParam) -> HyperInfo:
         t = param.type
         length = None
+        kind: HyperKind
         if t.name == "tuple":
             if not t.args or any(a.name != "int" or a.args for a in t.args):
                 self.r.error(t, f"unsupported hyperparameter type {t}", hint="tuples hold ints: tuple[int, int] or tuple[int, ...]")
@@ -160,9 +168,13 @@ class ModelChecker:
         info = HyperInfo(param.name, param, kind, length, value)
         if param.default is not None:
             self._check_default(info)
+        if kind == "ints" and length is None and info.default is not None:
+            # A tuple of any length is checked at its default's length (or a call's), its values symbolic.
+            info.value = variadic_value(param.name, self.tuple_lengths.get(param.name, len(info.default.value)))
         return info
     def _check_default(self, info: HyperInfo) -> None:
         default = info.node.default
+        assert default is not None  # called only for a hyperparameter with a default
         try:
             value = self.static_eval(default, allow_symbols=False)
         except Abort:
@@ -186,6 +198,9 @@ class ModelChecker:
             if item.init is not None:
                 self._check_initialiser(item.init, tensor)
             self.model.fields[name] = FieldInfo(name, item, "param" if item.trainable else "buffer", tensor=tensor, init=item.init, conditional=conditional)
+            return
+        if isinstance(item, s.RepeatDef) and item.targets:
+            self.stacks.declare(item, conditional)
             return
         if isinstance(item, s.RepeatDef):
             try:
@@ -217,7 +232,7 @@ class ModelChecker:
             return
         if isinstance(value, s.Call) and isinstance(value.func, s.Name) and value.func.id[:1].isupper() and value.func.id not in self.model.constants:
             self.broken.add(name)
-            self.r.error(value.func, f"unknown layer {value.func.id!r}", hint=unknown_layer_hint(value.func.id, self.spec.layer_names()))
+            self._unknown_layer(value.func)
             return
         if conditional:
             self.r.error(item, f"the constant {name} cannot be defined inside an `if`", hint="use a conditional expression: a if flag else b")
@@ -229,10 +244,11 @@ class ModelChecker:
             constant = Static("int", constant.value)
         self.model.constants[name] = (item, constant)
     def _check_initialiser(self, init: s.Expr, tensor: TensorType | None) -> None:
-        if not (isinstance(init, s.Name) or isinstance(init, s.Call) and isinstance(init.func, s.Name)):
+        callee = init.func if isinstance(init, s.Call) else init
+        if not isinstance(callee, s.Name):
             self.r.error(init, "an initialiser is a name such as `zeros` or a call such as `normal(stddev=0.02)`")
             return
-        name = init.func.id if isinstance(init, s.Call) else init.id
+        name = callee.id
         spec = INITIALISERS.get(name)
         if spec is None:
             self.r.error(init, f"unknown initialiser {name!r}", hint=did_you_mean(name, INITIALISERS) or "initialisers: " + ", ".join(INITIALISERS))
@@ -247,6 +263,16 @@ class ModelChecker:
             self.r.error(init, f"{name} needs a parameter of rank 2 or more (it reads fan-in and fan-out), got {tensor}")
     def layer_class(self, name: str):
         return self.spec.layer_class(name, self.model)
+    def _unknown_layer(self, func: s.Name) -> None:
+        """Report a layer name that names no layer: a model of this file that contains itself, or an unknown name."""
+        name = func.id
+        other = self.spec.models.get(name)
+        if other is self.model:
+            self.r.error(func, f"model {name} uses itself", hint="a model cannot contain a copy of itself; for several copies of a layer, use `repeat n: Layer(...)`")
+        elif other is not None and other.checking:
+            self.r.error(func, f"models {self.model.name} and {name} use each other", hint="a model cannot contain, directly or through other models, a model that contains it")
+        else:
+            self.r.error(func, f"unknown layer {name!r}", hint=unknown_layer_hint(name, self.spec.layer_names()))
     def _layer_field(self, name: str, item, call: s.Expr, conditional: bool) -> FieldInfo | None:
         if not isinstance(call, s.Call) or not isinstance(call.func, s.Name):
             self.r.error(call, "expected a layer constructor such as Linear(out_features=8)")
@@ -257,11 +283,12 @@ class ModelChecker:
             self.broken.add(name)
             if call.func.id in self.spec.failed_imports:
                 return None
-            self.r.error(call.func, f"unknown layer {call.func.id!r}", hint=unknown_layer_hint(call.func.id, self.spec.layer_names()))
+            self._unknown_layer(call.func)
             return None
         self.model.resolved[id(call.func)] = Ref("class", call.func.id)
         info = FieldInfo(name, item, "layer", layer=layer, call=call, conditional=conditional)
         info.given, complete = self._layer_arguments(layer, call)
+        info.layer = self.stacks.at_given_lengths(layer, info.given, call)
         if not complete:
             self.failed_layers.add(name)
         self.model.fields[name] = info
@@ -276,7 +303,7 @@ class ModelChecker:
         args = layer.args
         by_name = {a.name: a for a in args}
         positional = [a for a in args if not a.keyword_only]
-        given: dict[str, tuple[object, s.Expr]] = {}
+        given: dict[str, tuple[s.Expr, LayerArg]] = {}
         suggested: set[str] = set()
         complete = True
         layer_name = layer.name
@@ -289,6 +316,7 @@ class ModelChecker:
         for kw in call.keywords:
             if kw.name in ("key", "dtype_") or kw.name not in by_name:
                 complete = False
+                hint: str | None
                 if kw.name == "key":
                     hint = "the compiler passes keys itself"
                 else:
@@ -306,7 +334,7 @@ class ModelChecker:
         result: dict[str, tuple[object, s.Expr]] = {}
         for arg_name, (node, arg) in given.items():
             value = self._layer_argument(layer_name, arg, node)
-            if value is None:
+            if value is None or not self.stacks.fits_tuple_length(layer, arg, value, node):
                 complete = False
             else:
                 result[arg_name] = (value, node)
@@ -338,8 +366,11 @@ class ModelChecker:
             self.r.error(node, f"argument {arg.name} of {layer_name} must be one of {', '.join(map(repr, arg.choices))}, not {converted!r}", hint=did_you_mean(converted, arg.choices))
             return None
         if arg.kind == "int" and arg.name not in _SIGNED_LAYER_ARGS and isinstance(converted, Dim):
-            defaults = {h.name: h.default.value for h in self.model.hypers if h.kind == "int" and h.default is not None}
-            size = converted.substitute(defaults).value
+            try:
+                size = converted.substitute(self.stacks.defaults()).value
+            except ZeroDivisionError:
+                self.r.error(node, f"argument {arg.name} of {layer_name} divides by zero with the hyperparameters' defaults", hint="choose defaults that give a size")
+                return None
             if size is not None and size < 0:
                 where = "" if converted.value is not None else " with the hyperparameters' defaults"
                 # Reported, but kept: the shapes that follow are still worth checking.
@@ -370,7 +401,6 @@ class ModelChecker:
         else:
             for param in node.params:
                 if param.name == "key" and param.type is None:
-                    info.declared_key = True
                     continue
                 if param.type is None:
                     self.r.error(param, f"parameter {param.name} needs a type such as f32[T, dim]", hint="only `key` may be left untyped")
@@ -388,6 +418,8 @@ class ModelChecker:
             try:
                 tensor = self.type_of(type_node, allow_new_dims=True)
             except Abort:
+                # Its type's error is reported; uses of the input would only repeat it.
+                self.broken.add(name)
                 continue
             params.append((name, tensor))
             for axis, dim in enumerate(tensor.shape):
@@ -422,6 +454,9 @@ class ModelChecker:
         if isinstance(node, s.BinOp) and node.op in ("+", "-", "*", "//"):
             left = self.dim_of(node.left, allow_new_dims)
             right = self.dim_of(node.right, allow_new_dims)
+            if node.op == "//" and right.value == 0:
+                self.r.error(node, "division by zero")
+                raise Abort
             return {"+": left + right, "-": left - right, "*": left * right, "//": left // right}[node.op]
         value = self.static_eval(node)
         if value.kind != "int" or not isinstance(value.value, Dim):
@@ -431,6 +466,8 @@ class ModelChecker:
     def static_names(self) -> list[str]:
         return [h.name for h in self.model.hypers] + list(self.model.constants) + sorted(self.model.input_dims)
     def lookup_static(self, name: str) -> Static | None:
+        if name in self.copy_bindings:
+            return self.copy_bindings[name]
         for hyper in self.model.hypers:
             if hyper.name == name:
                 return hyper.value

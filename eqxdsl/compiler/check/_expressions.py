@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from eqxdsl.compiler.check._join import merge
+from eqxdsl.compiler.check._logic import LOGIC_WORDS, compare_arrays, invert, involves_arrays, logic_arrays
+from eqxdsl.compiler.check._relations import (
+    bound_hint,
+    branch_facts,
+    error_hint,
+    merge_branches,
+    size_mismatch_hint,
+)
 from eqxdsl.compiler.check._report import (
     POISONED,
     Abort,
@@ -13,13 +21,23 @@ from eqxdsl.compiler.check._report import (
     did_you_mean,
 )
 from eqxdsl.compiler.check._scope import Scope, condition_key
+from eqxdsl.compiler.check._sites import record
 from eqxdsl.compiler.check._static import static_binary, static_compare
 from eqxdsl.compiler.check._walk import names_in
-from eqxdsl.compiler.check.checked import FieldInfo, Ref, StaticBranch
-from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
-from eqxdsl.compiler.library.functions import ACTIVATIONS, FUNCTIONS, broadcast
+from eqxdsl.compiler.check.checked import CallSite, FieldInfo, Ref, StaticBranch
+from eqxdsl.compiler.dims import (
+    DTYPES,
+    Dim,
+    TensorType,
+    active_facts,
+    assuming,
+    proven_at_most,
+    proven_equal,
+)
+from eqxdsl.compiler.library.functions import ACTIVATIONS, FUNCTIONS, METHODS, broadcast
 from eqxdsl.compiler.library.layers import LayerInfo
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import handler
 from eqxdsl.compiler.values import (
     ShapeError,
     Static,
@@ -52,17 +70,20 @@ class ExpressionChecker:
 
         In a value fixed at build time (`scope` None) an error raises `Abort` instead.
         """
-        method = getattr(self, "_eval_" + type(node).__name__, None)
+        method = handler(type(self), "_eval_", type(node))
         try:
             if method is None:
                 self.r.error(node, "this expression is not allowed here")
                 raise Abort
-            return method(node, scope, allow_symbols)
+            value = method(self, node, scope, allow_symbols)
         except Abort:
             if scope is None:
                 raise
             self.reach(node)
             return POISONED
+        if self.spec.recorder is not None:
+            self.spec.recorder.record(node, value)
+        return value
     def reach(self, node: s.Node) -> None:
         """Count the fields that `node` names as called: its check stopped at an error, so they could not be."""
         self.checker.reached.update(name for name in names_in(node) if name in self.model.fields)
@@ -91,7 +112,9 @@ class ExpressionChecker:
             if not allow_symbols:
                 self.r.error(node, f"a default must be a literal, not the name {name!r}")
                 raise Abort
-            if name in self.model.constants:
+            if name in self.checker.copy_bindings:
+                resolved[id(node)] = Ref("loop", name)
+            elif name in self.model.constants:
                 resolved[id(node)] = Ref("const", name)
             elif any(h.name == name for h in self.model.hypers):
                 resolved[id(node)] = Ref("hyper", name)
@@ -147,10 +170,11 @@ class ExpressionChecker:
         values = [self.eval(e, scope, allow_symbols) for e in elts]
         if any_poisoned(values):
             return POISONED
-        if values and all(isinstance(v, Static) and v.kind == "int" for v in values):
-            return Static("ints", tuple(v.value for v in values))
-        if all(isinstance(v, Static) for v in values):
-            if any(not v.known for v in values):
+        statics = [v for v in values if isinstance(v, Static)]
+        if values and len(statics) == len(values) and all(v.kind == "int" for v in statics):
+            return Static("ints", tuple(v.value for v in statics))
+        if len(statics) == len(values):
+            if any(not v.known for v in statics):
                 return Static("tuple", None)
             return Static("tuple", tuple(values))
         return TupleValue(tuple(values))
@@ -161,6 +185,8 @@ class ExpressionChecker:
     def binary(self, node: s.Node, op: str, left: Value, right: Value) -> Value:
         if any_poisoned((left, right)):
             return POISONED
+        if op in LOGIC_WORDS:
+            return logic_arrays(self.checker, node, op, left, right)
         if isinstance(left, Static) and isinstance(right, Static):
             return static_binary(self.r, node, op, left, right)
         if op == "@":
@@ -178,7 +204,7 @@ class ExpressionChecker:
         try:
             result = broadcast(left, right)
         except ShapeError as error:
-            self.r.error(node, f"{op}: {error.message}", hint=error.hint)
+            self.r.error(node, f"{op}: {error.message}", hint=error_hint(self.checker, error))
             raise Abort from None
         if op == "/" and isinstance(result, TensorType) and not result.is_floating:
             result = TensorType("f32", result.shape)
@@ -194,28 +220,37 @@ class ExpressionChecker:
             raise Abort
         a_inner = left.shape[-1]
         b_inner = right.shape[0] if right.rank == 1 else right.shape[-2]
-        if a_inner.definitely_differs(b_inner):
+        if not proven_equal(a_inner, b_inner):
             axis = "axis 0" if right.rank == 1 else f"axis {right.rank - 2}"
-            self.r.error(node, f"@: the last axis of the left operand {left} has size {a_inner}, but {axis} of the right operand {right} has size {b_inner}", hint="the inner sizes of a matrix product must agree; transpose one side with .T")
+            hint = size_mismatch_hint(self.checker, a_inner, b_inner) or "the inner sizes of a matrix product must agree; transpose one side with .T"
+            self.r.error(node, f"@: the last axis of the left operand {left} has size {a_inner}, but {axis} of the right operand {right} has size {b_inner}", hint=hint)
             raise Abort
         a_batch = left.shape[:-2] if left.rank >= 2 else ()
         b_batch = right.shape[:-2] if right.rank >= 2 else ()
         try:
-            batch = broadcast(TensorType("f32", a_batch), TensorType("f32", b_batch)).shape if (a_batch or b_batch) else ()
+            batch: tuple[Dim, ...] = ()
+            if a_batch or b_batch:
+                joined = broadcast(TensorType("f32", a_batch), TensorType("f32", b_batch))
+                assert isinstance(joined, TensorType)  # two arrays of known shape broadcast to one
+                batch = joined.shape
         except ShapeError as error:
-            self.r.error(node, f"@: batch axes disagree: {error.message}")
+            self.r.error(node, f"@: batch axes disagree: {error.message}", hint=error_hint(self.checker, error))
             raise Abort from None
         rows = (left.shape[-2],) if left.rank >= 2 else ()
         cols = (right.shape[-1],) if right.rank >= 2 else ()
         dtype = left.dtype if left.dtype == right.dtype else "f32"
-        return TensorType(dtype, tuple(batch) + rows + cols)
+        result = TensorType(dtype, tuple(batch) + rows + cols)
+        record(self.checker, CallSite(node, "matmul", "@", (left, right), result))
+        return result
     def _eval_UnaryOp(self, node: s.UnaryOp, scope, allow_symbols) -> Value:
         operand = self.eval(node.operand, scope, allow_symbols)
         if isinstance(operand, Poisoned):
             return operand
+        if node.op == "~":
+            return invert(self.checker, node, operand)
         if node.op == "not":
             if not isinstance(operand, Static):
-                self.r.error(node, "`not` applies to a condition fixed at build time, not an array")
+                self.r.error(node, "`not` applies to a condition fixed at build time, not an array", hint="negate a bool array elementwise with ~, as in ~mask")
                 raise Abort
             if operand.kind == "presence":
                 return Static("presence", None)
@@ -251,12 +286,17 @@ class ExpressionChecker:
             inner = self.truth(node.operand, scope, allow_symbols)
             return None if inner is None else not inner
         if isinstance(node, s.BoolOp):
-            return self._eval_BoolOp(node, scope, allow_symbols).value
+            combined = self._eval_BoolOp(node, scope, allow_symbols)
+            assert isinstance(combined, Static)  # in a condition, `and` and `or` combine static values
+            return combined.value
         value = self.eval(node, scope, allow_symbols)
         if isinstance(value, Poisoned):
             return None
         if not isinstance(value, Static):
-            self.r.error(node, f"a condition must be fixed when the model is built (hyperparameters, layer presence), not {describe(value)}", hint="to choose between arrays elementwise, use where(condition, a, b)")
+            hint = "to choose between arrays elementwise, use where(condition, a, b)"
+            if isinstance(node, s.Compare) or isinstance(value, TensorType) and value.dtype == "bool":
+                hint = "combine bool arrays elementwise with &, | and ~; choose between arrays with where(mask, a, b)"
+            self.r.error(node, f"a condition must be fixed when the model is built (hyperparameters, layer presence), not {describe(value)}", hint=hint)
             raise Abort
         if value.kind == "bool":
             return value.value
@@ -266,17 +306,18 @@ class ExpressionChecker:
     def _eval_Compare(self, node: s.Compare, scope, allow_symbols) -> Value:
         values = [self.eval(o, scope, allow_symbols) for o in node.operands]
         if any_poisoned(values):
-            return Static("bool", None)
-        results = []
-        for op, left, right in zip(node.ops, values, values[1:]):
-            if not isinstance(left, Static) or not isinstance(right, Static):
-                self.r.error(node, "comparisons are between values fixed at build time; compare arrays elementwise with where(...)", hint=None)
-                raise Abort
-            results.append(static_compare(op, left, right))
+            return POISONED
+        if involves_arrays(values):
+            return compare_arrays(self.checker, node, values)
+        statics = [v for v in values if isinstance(v, Static)]
+        assert len(statics) == len(values)  # no side is an array, and tuples do not compare
+        results = [static_compare(op, left, right) for op, left, right in zip(node.ops, statics, statics[1:])]
         if any(r is False for r in results):
             return Static("bool", False)
         return Static("bool", True if all(r is True for r in results) else None)
     def _eval_IfExp(self, node: s.IfExp, scope, allow_symbols) -> Value:
+        body: Value | None
+        orelse: Value | None
         if scope is None:
             test = self.eval(node.test, None, allow_symbols)
             body = self.eval(node.body, None, allow_symbols)
@@ -292,13 +333,18 @@ class ExpressionChecker:
         then_scope = scope.copy()
         then_scope.present = scope.present | present
         then_scope.conditions = scope.conditions | {condition_key(node.test)}
-        body = self.eval(node.body, then_scope) if known is not False else None
-        orelse = self.eval(node.orelse, scope) if known is not True else None
+        then_facts = branch_facts(self.checker, node.test, True)
+        else_facts = branch_facts(self.checker, node.test, False)
+        with assuming(then_facts or active_facts()):
+            body = self.eval(node.body, then_scope) if known is not False else None
+        with assuming(else_facts or active_facts()):
+            orelse = self.eval(node.orelse, scope) if known is not True else None
         if body is None:
+            assert orelse is not None  # a known test skips one branch, never both
             return orelse
         if orelse is None:
             return body
-        merged = merge(body, orelse)
+        merged = merge_branches(merge, body, orelse, then_facts, else_facts)
         if merged is None:
             self.r.error(node, f"the two branches give {describe(body)} and {describe(orelse)}", hint="both branches of a conditional expression must have one shape")
             raise Abort
@@ -324,17 +370,22 @@ class ExpressionChecker:
             return Static("ints", value.shape)
         if node.attr == "ndim" and isinstance(value, TensorType):
             return static_int(value.rank)
-        self.r.error(node, f"{describe(value)} has no attribute {node.attr!r}", hint="arrays have .T, .shape and .ndim" if is_array(value) else None)
+        hint = None
+        if is_array(value):
+            hint = f"call it: x.{node.attr}(...)" if node.attr in METHODS else "arrays have .T, .shape and .ndim, and methods such as x.mean(0)"
+        self.r.error(node, f"{describe(value)} has no attribute {node.attr!r}", hint=hint)
         raise Abort
     def _layer_attribute(self, node: s.Attribute, info: FieldInfo) -> Value:
         args = self._full_args(info, rest=False)
         # Models and Python classes used as layers expose no attributes to expressions.
-        weights = info.layer.attributes(args) if isinstance(info.layer, LayerInfo) else {}
+        layer = info.layer
+        assert layer is not None  # a layer or a stack
+        weights = layer.attributes(args) if isinstance(layer, LayerInfo) else {}
         if node.attr in weights:
             self.model.resolved[id(node)] = Ref("weight", info.name)
             return weights[node.attr]
         names = sorted(weights)
-        self.r.error(node, f"{info.name} ({info.layer.name}) has no array attribute {node.attr!r} the compiler knows", hint=did_you_mean(node.attr, names) or ("known: " + ", ".join(names) if names else None))
+        self.r.error(node, f"{info.name} ({layer.name}) has no array attribute {node.attr!r} the compiler knows", hint=did_you_mean(node.attr, names) or ("known: " + ", ".join(names) if names else None))
         raise Abort
     def _full_args(self, info: FieldInfo, rest: bool) -> dict[str, object]:
         args = {k: v for k, (v, _) in info.given.items()}
@@ -349,8 +400,12 @@ class ExpressionChecker:
                 raise Abort
             index = self.checker.static_eval(node.index[0])
             items = value.items if isinstance(value, TupleValue) else value.value
-            if index.kind != "int" or index.value.value is None or items is None:
+            if index.kind != "int" or index.value.value is None:
                 self.r.error(node.index[0], "a tuple index must be a known integer")
+                raise Abort
+            if items is None:
+                what = "a tuple[int, ...]" if isinstance(value, Static) and value.kind == "ints" else "this tuple"
+                self.r.error(node, f"{what} has no length known when the spec is compiled, so it cannot be indexed here", hint="give it a fixed length, such as tuple[int, int, int], or make the size a hyperparameter of its own")
                 raise Abort
             i = index.value.value
             if not -len(items) <= i < len(items):
@@ -384,7 +439,7 @@ class ExpressionChecker:
             raise Abort
         return value.value
     def _index_array(self, node: s.Subscript, array: TensorType, scope) -> Value:
-        items = list(node.index)
+        items: list[s.Expr | None] = list(node.index)
         ellipses = [i for i, item in enumerate(items) if isinstance(item, s.EllipsisExpr)]
         if len(ellipses) > 1:
             self.r.error(node, "an index may hold one `...`")
@@ -416,9 +471,11 @@ class ExpressionChecker:
                     raise Abort
                 if isinstance(value, Static) and value.kind == "int":
                     size = array.shape[axis]
-                    i = value.value.value
-                    if i is not None and size.value is not None and not -size.value <= i < size.value:
-                        self.r.error(item, f"index {i} is out of range for axis {axis} of {array} (size {size})")
+                    index = value.value
+                    # A negative constant counts from the end; any other index from the start.
+                    reach = -index if index.value is not None and index.value < 0 else index + 1
+                    if not proven_at_most(reach, size):
+                        self.r.error(item, f"index {index} is out of range for axis {axis} of {array} (size {size})", hint=bound_hint(self.checker, reach, size))
                         raise Abort
                     axis += 1
                 elif isinstance(value, TensorType) and value.is_integer:
@@ -443,11 +500,11 @@ class ExpressionChecker:
             start = size + start
         if stop.value is not None and stop.value < 0:
             stop = size + stop
-        if (stop - size).value is not None and (stop - size).value > 0:
-            self.r.error(item, f"the slice ends at {stop}, past the end of axis {axis} of {array} (size {size})")
+        if not proven_at_most(stop, size):
+            self.r.error(item, f"the slice ends at {stop}, past the end of axis {axis} of {array} (size {size})", hint=bound_hint(self.checker, stop, size))
             raise Abort
-        if (size - stop).definitely_differs(0) and stop.value is not None and size.value is not None and stop.value > size.value:
-            self.r.error(item, f"the slice ends at {stop}, past axis {axis} of {array} (size {size})")
+        if start.value is None and not proven_at_most(start, stop):
+            self.r.error(item, f"the slice starts at {start}, after its end {stop} on axis {axis} of {array}", hint=bound_hint(self.checker, start, stop))
             raise Abort
         length = stop - start
         if length.value is not None and length.value < 0:
@@ -473,6 +530,8 @@ class ExpressionChecker:
         return value
     def _eval_Call(self, node: s.Call, scope, allow_symbols) -> Value:
         func = node.func
+        if isinstance(func, s.Name) and func.id == "len":
+            return self.checker.stacks.length(node, scope)
         if scope is None:
             if isinstance(func, s.Name) and func.id in FUNCTIONS and func.id not in ("normal", "uniform", "bernoulli"):
                 self.r.error(node, f"{func.id}(...) computes on arrays; a value fixed at build time cannot call it")

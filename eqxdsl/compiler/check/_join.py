@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eqxdsl.compiler.check._report import POISONED, Poisoned
-from eqxdsl.compiler.dims import Dim, TensorType
+from eqxdsl.compiler.dims import Dim, TensorType, proven_equal
 from eqxdsl.compiler.values import Static, TupleValue, UnknownArray, Value, is_array
 
 
@@ -20,7 +20,7 @@ def compatible(a: Value, b: Value) -> bool:
 
 
 def merge(a: Value | None, b: Value | None) -> Value | None:
-    """One type for two values that may meet (branches, returns), or None if they definitely differ."""
+    """One type for two values that may meet (branches, returns), or None unless their sizes are proven equal."""
     if a is None or b is None:
         return a if b is None else b
     if isinstance(a, Poisoned) or isinstance(b, Poisoned):
@@ -32,7 +32,7 @@ def merge(a: Value | None, b: Value | None) -> Value | None:
     if isinstance(a, TensorType) and isinstance(b, TensorType):
         if a.rank != b.rank:
             return None
-        if any(x.definitely_differs(y) for x, y in zip(a.shape, b.shape)):
+        if not all(proven_equal(x, y) for x, y in zip(a.shape, b.shape)):
             return None
         if a.dtype != b.dtype and not (a.is_floating and b.is_floating):
             return None
@@ -40,8 +40,13 @@ def merge(a: Value | None, b: Value | None) -> Value | None:
     if isinstance(a, TupleValue) and isinstance(b, TupleValue):
         if len(a.items) != len(b.items):
             return None
-        items = [merge(x, y) for x, y in zip(a.items, b.items)]
-        return None if any(i is None for i in items) else TupleValue(tuple(items))
+        items = []
+        for x, y in zip(a.items, b.items):
+            item = merge(x, y)
+            if item is None:
+                return None
+            items.append(item)
+        return TupleValue(tuple(items))
     if isinstance(a, Static) and isinstance(b, Static):
         if a.kind != b.kind:
             if {a.kind, b.kind} <= {"int", "float"}:

@@ -33,7 +33,12 @@ def table_value(value: Static, arg: LayerArg) -> object:
         return MISMATCH
     if kind == "float":
         if value.kind == "int":
-            return float(value.value.value) if value.known else value
+            if not value.known:
+                return value
+            try:
+                return float(value.value.value)
+            except OverflowError:
+                return MISMATCH
         return (value.value if value.known else value) if value.kind == "float" else MISMATCH
     if kind in ("bool", "str", "fn", "dtype"):
         if value.kind != kind:
@@ -84,6 +89,8 @@ def arg_kind_words(arg: LayerArg) -> str:
 
 def fits_param(value: Value, param: FnParam) -> bool:
     kind = param.kind
+    if param.default is None and isinstance(value, Static) and value.kind == "none":
+        return True
     if kind == "array":
         return is_array(value) or isinstance(value, Static) and value.kind in ("int", "float", "bool")
     if kind == "arrays":
@@ -93,9 +100,11 @@ def fits_param(value: Value, param: FnParam) -> bool:
     if kind == "int":
         return isinstance(value, Static) and value.kind == "int"
     if kind == "shape":
-        return isinstance(value, Static) and (value.kind in ("int", "ints") or value.kind == "none" and param.default is None)
+        return isinstance(value, Static) and value.kind in ("int", "ints")
+    if kind == "widths":
+        return isinstance(value, Static) and value.kind in ("int", "ints", "tuple")
     if kind == "float":
-        return isinstance(value, Static) and (value.kind in ("float", "int") or value.kind == "none" and param.default is None)
+        return isinstance(value, Static) and value.kind in ("float", "int")
     if kind == "key":
         return isinstance(value, Static) and value.kind == "key"
     return isinstance(value, Static) and value.kind == kind
@@ -105,7 +114,9 @@ def param_words(param: FnParam) -> str:
     return {
         "array": "an array", "arrays": "a list of arrays such as [a, b]", "axis": "an int, a tuple of ints or None",
         "int": "an int", "shape": "an int or a tuple of ints", "float": "a number", "bool": "True or False",
+        "widths": "an int, a (before, after) pair or one pair per axis",
         "str": "a string", "dtype": "a dtype such as f32", "key": "the method's key",
+        "tuple": 'a tuple such as (None, "embed")',
     }[param.kind]
 
 

@@ -7,22 +7,39 @@ import importlib.machinery
 import sys
 
 from eqxdsl.compiler.dims import Dim
-from eqxdsl.compiler.library.layers import REQUIRED, LayerArg
+from eqxdsl.compiler.library.layers import REQUIRED, LayerArg, LayerArgKind
 from eqxdsl.compiler.parse import syntax as s
 
 
-def locate_module(dotted_name: str) -> str | None:
-    """The source file of a Python module, found on sys.path without running any code.
+def locate_module(dotted_name: str, spec_folder: str | None = None) -> tuple[str, bool] | None:
+    """The source file of a Python module, found without running any code, and whether it is beside the spec.
 
+    The spec's own folder is searched first, then `sys.path`, so a spec finds
+    the Python modules next to it however the compiler was started.
     `importlib.util.find_spec("pkg.mod")` would import (run) `pkg/__init__.py`;
     this walks the package levels with the path finder alone, which only looks
     at the file system.
+
+    Args:
+        dotted_name: the module as the spec names it (`layers.scale`).
+        spec_folder: the folder of the importing spec; None for a spec with no file.
+
+    Returns:
+        `(path of the .py file, found in spec_folder)`, or None when it is not found as Python source.
     """
-    search: list[str] | None = list(sys.path)
+    for folders, beside in (([spec_folder] if spec_folder else [], True), (list(sys.path), False)):
+        origin = _find_source(dotted_name, folders)
+        if origin is not None:
+            return origin, beside
+    return None
+
+
+def _find_source(dotted_name: str, folders: list[str]) -> str | None:
+    search: list[str] | None = folders
     parts = dotted_name.split(".")
     found = None
     for depth in range(1, len(parts) + 1):
-        if search is None:
+        if not search:
             return None
         try:
             found = importlib.machinery.PathFinder.find_spec(".".join(parts[:depth]), search)
@@ -32,7 +49,7 @@ def locate_module(dotted_name: str) -> str | None:
             return None
         locations = found.submodule_search_locations
         search = list(locations) if locations is not None else None
-    if found.origin is None or not found.origin.endswith(".py"):
+    if found is None or found.origin is None or not found.origin.endswith(".py"):
         return None
     return found.origin
 
@@ -73,9 +90,13 @@ def constructor_args(cls: ast.ClassDef) -> tuple[tuple[LayerArg, ...], bool]:
     return tuple(args), False
 
 
-def _annotation_kind(annotation: ast.expr | None) -> str:
-    if isinstance(annotation, ast.Name) and annotation.id in ("int", "float", "bool", "str"):
-        return annotation.id
+_ANNOTATION_KINDS: dict[str, LayerArgKind] = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
+
+
+def _annotation_kind(annotation: ast.expr | None) -> LayerArgKind:
+    """The kind of a constructor argument, from its annotation (`int`, `tuple[int, ...]`); "any" when it has none."""
+    if isinstance(annotation, ast.Name) and annotation.id in _ANNOTATION_KINDS:
+        return _ANNOTATION_KINDS[annotation.id]
     if isinstance(annotation, ast.Subscript) and isinstance(annotation.value, ast.Name) and annotation.value.id == "tuple":
         return "ints"
     return "any"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import keyword
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from eqxdsl.compiler.check.checked import RESERVED_NAMES
 from eqxdsl.compiler.diagnostics import Diagnostic, diagnostic_at
 from eqxdsl.compiler.library.layers import NOT_LAYERS, suggest
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.reserved import RESERVED_NAMES
+from eqxdsl.compiler.values import POISONED, Poisoned
+
+__all__ = ["POISONED", "Abort", "Poisoned", "Reporter", "any_poisoned", "check_identifier", "did_you_mean", "unknown_layer_hint"]
 
 
 class Reporter:
@@ -36,24 +39,9 @@ class Abort(Exception):
     """Stops checking an expression after its error was reported."""
 
 
-@dataclass(frozen=True)
-
-class Poisoned:
-    """The value of an expression whose check failed, after the failure was reported.
-
-    Whatever computes on a poisoned value is poisoned too, silently: its type
-    is unknown, so any further complaint about it would be a follow-on of the
-    error already reported. A spec holding one never reaches the lower stage.
-    """
-
-    def __str__(self) -> str:
-        return "unknown"
 
 
-POISONED = Poisoned()
-
-
-def any_poisoned(values) -> bool:
+def any_poisoned(values: Iterable[object]) -> bool:
     return any(isinstance(v, Poisoned) for v in values)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from eqxdsl.compiler.dims import TensorType
 from eqxdsl.compiler.parse import syntax as s
-from eqxdsl.compiler.values import Value
+from eqxdsl.compiler.values import Poisoned, Value
 
 
 @dataclass
@@ -17,9 +18,11 @@ class Scope:
     present: frozenset[str] = frozenset()
     conditions: frozenset[str] = frozenset()
     stack_vars: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # In the body of a loop over an array: what each `outputs.append(value)` appends, by list.
+    appends: dict[str, TensorType | Poisoned] | None = None
 
     def copy(self) -> Scope:
-        return Scope(dict(self.variables), self.present, self.conditions, dict(self.stack_vars))
+        return Scope(dict(self.variables), self.present, self.conditions, dict(self.stack_vars), self.appends)
 
 
 def condition_key(expr: s.Expr) -> str:

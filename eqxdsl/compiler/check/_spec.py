@@ -10,17 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eqxdsl.compiler.check._adapters import ModelLayer, PythonLayer
+from eqxdsl.compiler.check._axes import check_axes
 from eqxdsl.compiler.check._declarations import ModelChecker
 from eqxdsl.compiler.check._python_classes import (
     constructor_args,
     locate_module,
     signature_dim,
 )
+from eqxdsl.compiler.check._relations import declare_relations, facts_of
 from eqxdsl.compiler.check._report import Reporter, check_identifier, did_you_mean
 from eqxdsl.compiler.check._walk import model_conditions, names_in
-from eqxdsl.compiler.check.checked import CheckedModel, CheckedSpec, PythonClass
+from eqxdsl.compiler.check.checked import CheckedModel, CheckedSpec, ExpressionTypes, PythonClass
 from eqxdsl.compiler.diagnostics import CompileError, gc_paused
-from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
+from eqxdsl.compiler.dims import DTYPES, Dim, TensorType, assuming
 from eqxdsl.compiler.library.layers import LAYERS
 from eqxdsl.compiler.outputs import module_name
 from eqxdsl.compiler.parse import syntax as s
@@ -28,8 +30,9 @@ from eqxdsl.compiler.values import TupleValue, Value
 
 
 class SpecChecker:
-    def __init__(self, spec: s.SpecFile, load_import: Callable[[str, s.Node], CheckedSpec]):
+    def __init__(self, spec: s.SpecFile, load_import: Callable[[str, s.Node], CheckedSpec], recorder: ExpressionTypes | None = None):
         self.spec = spec
+        self.recorder = recorder
         self.reporter = Reporter(spec.source, spec.path)
         self.load_import = load_import
         self.models: dict[str, CheckedModel] = {}
@@ -38,6 +41,8 @@ class SpecChecker:
         self.python: dict[str, PythonClass] = {}
         self.python_layers: dict[str, PythonLayer] = {}
         self.failed_imports: set[str] = set()
+        # Models of this spec checked again at the tuple lengths a call gives them, by (name, lengths).
+        self.variants: dict[tuple, object] = {}
 
     def layer_names(self) -> list[str]:
         return list(LAYERS) + list(self.models) + list(self.imported) + list(self.python)
@@ -56,17 +61,24 @@ class SpecChecker:
             return ModelLayer(model, name)
         if name in self.python_layers:
             return self.python_layers[name]
+        if name in self.failed_imports:
+            # Poisoned: not the built-in layer of the same name, whose arguments would give follow-on errors.
+            return None
         return LAYERS.get(name)
 
-    def ensure_checked(self, model: CheckedModel) -> None:
+    def ensure_checked(self, model: CheckedModel, checker: ModelChecker | None = None) -> None:
+        """Check `model` once; `checker` checks a copy of a model at other tuple lengths than its defaults'."""
         if model.checked or model.checking:
             return
-        checker = self.checkers[model.name]
+        checker = checker if checker is not None else self.checkers[model.name]
         model.checking = True
         checker.declare()
-        for info in model.methods.values():
-            checker.statements.check_method(info)
-        _finish_model(checker)
+        declare_relations(checker)
+        with assuming(facts_of(model)):
+            for info in model.methods.values():
+                checker.statements.check_method(info)
+            _finish_model(checker)
+        check_axes(checker)
         model.checking = False
         model.checked = True
 
@@ -144,10 +156,12 @@ class SpecChecker:
             if keyword.iskeyword(part) or not part.isidentifier():
                 r.error(imp, f"{imp.module!r} is not a valid module name")
                 return
-        origin = locate_module(imp.module)
-        if origin is None:
-            r.error(imp, f"cannot find the Python module {imp.module!r}", hint="it must be importable (on sys.path) and be Python source")
+        spec_folder = os.path.dirname(os.path.abspath(self.spec.path)) if self.spec.path and not self.spec.path.startswith("<") else os.getcwd()
+        located = locate_module(imp.module, spec_folder)
+        if located is None:
+            r.error(imp, f"cannot find the Python module {imp.module!r}", hint="it must be Python source, beside the spec or importable (on sys.path)")
             return
+        origin, beside_spec = located
         try:
             tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as error:
@@ -159,7 +173,7 @@ class SpecChecker:
             r.error(imp, f"module {imp.module} defines no class {imp.name!r}", hint=did_you_mean(imp.name, names))
             return
         args, init_key = constructor_args(cls)
-        pyclass = PythonClass(imp.module, imp.name, local, args, init_key, imp)
+        pyclass = PythonClass(imp.module, imp.name, local, args, init_key, imp, origin, beside_spec)
         self.python[local] = pyclass
         # The call signature, in the constructor arguments' names and new input dimensions.
         params: list[tuple[str, TensorType]] = []
@@ -178,8 +192,9 @@ class SpecChecker:
             tensor = self._signature_type(param.type, arg_names, dims)
             if tensor is not None:
                 params.append((param.name, tensor))
-        returns = [self._signature_type(t, arg_names, dims) for t in imp.returns]
-        if any(t is None for t in returns):
+        signature = [self._signature_type(t, arg_names, dims) for t in imp.returns]
+        returns = [t for t in signature if t is not None]
+        if len(returns) != len(signature):
             return
         result: Value = TupleValue(tuple(returns)) if imp.returns_tuple else returns[0]
         self.python_layers[local] = PythonLayer(pyclass, params, result, stochastic, stateful, dims)
@@ -204,6 +219,7 @@ def _finish_model(checker: ModelChecker) -> None:
     model = checker.model
     r = checker.r
     init_dims: list[str] = []
+    checker.stacks.finish()
 
     def note(dims) -> None:
         for name in sorted(set().union(*(d.symbols for d in dims)) if dims else ()):
@@ -216,10 +232,12 @@ def _finish_model(checker: ModelChecker) -> None:
                 note(info.tensor.shape)
             continue
         layer = info.layer
+        assert layer is not None  # a layer or a stack
         missing = [a.name for a in layer.args if a.inferred and a.required and a.name not in info.given and (info.inferred is None or a.name not in info.inferred)]
         if info.inferred is None and missing and info.name not in checker.reached and info.name not in checker.failed_layers:
             r.error(info.node, f"{info.name} is never called, so its {', '.join(missing)} cannot be inferred", hint="call it in a method, or give the sizes explicitly")
-        for values in ({k: v for k, (v, _) in info.given.items()}, info.inferred or {}, info.inferred_rest or {}):
+        copies = [values for copy in info.copies for values in ({k: v for k, (v, _) in copy.given.items()}, copy.inferred or {})]
+        for values in ({k: v for k, (v, _) in info.given.items()}, info.inferred or {}, info.inferred_rest or {}, *copies):
             for value in values.values():
                 if isinstance(value, Dim):
                     note([value])
@@ -240,7 +258,9 @@ def _finish_model(checker: ModelChecker) -> None:
                 r.error(where, f"the size {dim} is used in {method.name}, but no input of {method.name} has {dim} as one of its sizes", hint=f"declare an input with {dim} as a size of its own, such as f32[{dim}, ...]")
 
 
-def check_spec(spec: s.SpecFile, load_import: Callable[[str, s.Node], CheckedSpec]) -> CheckedSpec:
+def check_spec(
+    spec: s.SpecFile, load_import: Callable[[str, s.Node], CheckedSpec], recorder: ExpressionTypes | None = None
+) -> CheckedSpec:
     """Check a parsed spec: names, types, arity and shapes; infer every size left out.
 
     Args:
@@ -248,6 +268,9 @@ def check_spec(spec: s.SpecFile, load_import: Callable[[str, s.Node], CheckedSpe
         load_import: resolves the path of an imported `.eqx` file (relative to
             `spec.path`), parses and checks it, and returns its CheckedSpec;
             `node` is the import, for diagnostics.
+        recorder: if given, filled with the value inferred for every
+            expression of a method or of a build-time value (for tools such as
+            the language server; it is filled even when the check fails).
 
     Returns:
         The checked spec, ready for `lower.lower_spec`.
@@ -256,4 +279,4 @@ def check_spec(spec: s.SpecFile, load_import: Callable[[str, s.Node], CheckedSpe
         CompileError: with every diagnostic found in the file.
     """
     with gc_paused():
-        return SpecChecker(spec, load_import).run()
+        return SpecChecker(spec, load_import, recorder).run()

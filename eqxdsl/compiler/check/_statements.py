@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from eqxdsl.compiler.check._join import compatible, merge, same_type
+from eqxdsl.compiler.check._outputs import StepOutputs
+from eqxdsl.compiler.check._relations import (
+    branch_facts,
+    merge_branches,
+    type_mismatch_hint,
+)
 from eqxdsl.compiler.check._report import (
     POISONED,
     Abort,
@@ -13,6 +19,8 @@ from eqxdsl.compiler.check._report import (
     check_identifier,
 )
 from eqxdsl.compiler.check._scope import Scope, condition_key
+from eqxdsl.compiler.check._sites import forget_sites, sites_mark
+from eqxdsl.compiler.check._stacks import stack_count
 from eqxdsl.compiler.check._walk import (
     always_returns,
     assigned_names,
@@ -20,7 +28,7 @@ from eqxdsl.compiler.check._walk import (
     walk_statements,
 )
 from eqxdsl.compiler.check.checked import LoopRef, MethodInfo, Ref, StaticBranch
-from eqxdsl.compiler.dims import TensorType
+from eqxdsl.compiler.dims import TensorType, active_facts, assuming
 from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.values import Static, TupleValue, UnknownArray, Value, describe
 
@@ -71,7 +79,7 @@ class StatementChecker:
             if declared_items is not None:
                 declared = TupleValue(declared_items) if info.node.returns_tuple else declared_items[0]
                 if not compatible(declared, result):
-                    self.r.error(returns[-1][0], f"method {info.name} is declared to return {describe(declared)} but returns {describe(result)}")
+                    self.r.error(returns[-1][0], f"method {info.name} is declared to return {describe(declared)} but returns {describe(result)}", hint=type_mismatch_hint(self.checker, declared, result))
                 else:
                     result = declared
         # A method that returns nothing was reported; its callers see an unknown value.
@@ -93,9 +101,16 @@ class StatementChecker:
                 elif isinstance(stmt, s.Return):
                     returns.append((stmt, POISONED))
     def statement(self, stmt, scope: Scope, returns: list) -> None:
-        if isinstance(stmt, s.Assign):
+        if isinstance(stmt, s.Assign) and isinstance(stmt.value, s.ListExpr) and not stmt.value.elts and not stmt.unpack:
+            # `outputs = []`: a list that a loop over an array fills with one value per step.
+            # It is a variable only until that loop replaces it, so `Value` (what expressions are) leaves it out.
+            self.assign(stmt, stmt.targets, False, StepOutputs(), scope)  # type: ignore[arg-type]
+            self.model.resolved[id(stmt)] = Ref("outputs", stmt.targets[0].id)
+        elif isinstance(stmt, s.Assign):
             value = self.checker.expressions.eval(stmt.value, scope)
             self.assign(stmt, stmt.targets, stmt.unpack, value, scope)
+        elif isinstance(stmt, s.Append):
+            self.append(stmt, scope)
         elif isinstance(stmt, s.AugAssign):
             current = self.checker.expressions.eval(stmt.target, scope)
             right = self.checker.expressions.eval(stmt.value, scope)
@@ -163,10 +178,14 @@ class StatementChecker:
         known = test.value if isinstance(test, Static) and test.kind == "bool" else None
         if known is not None:
             self.model.resolved[id(stmt)] = StaticBranch(known)
+        then_facts = branch_facts(self.checker, stmt.test, True)
+        else_facts = branch_facts(self.checker, stmt.test, False)
         if known is not False:
-            self.block(stmt.body, then_scope, returns)
+            with assuming(then_facts or active_facts()):
+                self.block(stmt.body, then_scope, returns)
         if known is not True:
-            self.block(stmt.orelse, else_scope, returns)
+            with assuming(else_facts or active_facts()):
+                self.block(stmt.orelse, else_scope, returns)
         if known is True:
             branches = [then_scope]
         elif known is False:
@@ -175,18 +194,21 @@ class StatementChecker:
             branches = [then_scope, else_scope]
         merged: dict[str, Value] = {}
         for name in set().union(*(b.variables for b in branches)):
-            values = [b.variables.get(name) for b in branches]
-            if any(v is None for v in values):
+            values = [b.variables[name] for b in branches if name in b.variables]
+            if len(values) < len(branches):
                 continue
             result = values[0]
             for other in values[1:]:
-                combined = merge(result, other)
+                combined = merge_branches(merge, result, other, then_facts, else_facts)
                 if combined is None:
                     self.r.error(stmt, f"{name} is {describe(result)} after one branch and {describe(other)} after the other")
                     combined = result
                 result = combined
             merged[name] = result
         scope.variables = merged
+    def _settles_late(self, stack) -> bool:
+        """Whether the checker can walk every copy of a stack whose copies change shape."""
+        return self.checker.stacks.walkable(stack.count) is not None
     def condition(self, node: s.Expr, scope: Scope) -> tuple[Static, frozenset[str]]:
         """Evaluate a static condition; also returns the layers it proves present."""
         present: set[str] = set()
@@ -194,10 +216,52 @@ class StatementChecker:
             if name in self.model.fields:
                 present.add(name)
         return Static("bool", self.checker.expressions.truth(node, scope, True)), frozenset(present)
+    def append(self, stmt: s.Append, scope: Scope) -> None:
+        """`outputs.append(value)` in a loop over an array: one value per step, stacked after the loop."""
+        name = stmt.target.id
+        if scope.appends is None:
+            self.r.error(stmt, f"{name}.append(...) collects the steps of a loop over an array, but it is not in one", hint="loops over stacks and tuples run in Python: assign to variables instead")
+            raise Abort
+        if name in scope.appends:
+            self.r.error(stmt, f"{name} is appended to twice in one step", hint="append one value per step; collect others in lists of their own")
+            raise Abort
+        # Until its value is known, and if it fails: the loop's output all the same, of unknown type.
+        scope.appends[name] = POISONED
+        current = scope.variables.get(name)
+        if not isinstance(current, StepOutputs):
+            what = describe(current) if current is not None else "not defined"
+            self.r.error(stmt.target, f"{name} is {what}, not a list made by `{name} = []` before the loop", hint=f"write `{name} = []` before the loop")
+            raise Abort
+        value = self.checker.expressions.eval(stmt.value, scope)
+        if not isinstance(value, (TensorType, Poisoned)):
+            self.r.error(stmt.value, f"a loop's outputs are arrays, not {describe(value)}", hint="append an array; a value fixed at build time is the same at every step")
+            raise Abort
+        self.model.resolved[id(stmt.target)] = Ref("local", name)
+        scope.appends[name] = value
+    def _walks_copies(self, iterable: s.Expr, scope: Scope) -> bool:
+        """Whether a loop runs in Python copy by copy (over tuples, slices, zip, enumerate) rather than as a scan."""
+        if isinstance(iterable, s.Call) and isinstance(iterable.func, s.Name):
+            return iterable.func.id in ("zip", "enumerate", "range")
+        if isinstance(iterable, s.Subscript) and isinstance(iterable.value, s.Name):
+            info = self.model.fields.get(iterable.value.id)
+            return iterable.value.id not in scope.variables and info is not None and info.kind == "stack"
+        if isinstance(iterable, s.TupleExpr):
+            return True
+        if isinstance(iterable, s.Name) and iterable.id not in scope.variables:
+            info = self.model.fields.get(iterable.id)
+            if info is not None:
+                return info.kind == "stack" and bool(info.copies)
+            static = self.checker.lookup_static(iterable.id)
+            return static is not None and static.kind == "ints"
+        return False
     def for_statement(self, stmt: s.For, scope: Scope, returns: list) -> None:
         target = stmt.target
         iterable = stmt.iter
         stack = None
+        if self._walks_copies(iterable, scope) or len(stmt.targets) > 1:
+            plain = iterable.id if isinstance(iterable, s.Name) and iterable.id in self.model.fields else None
+            self.checker.stacks.loop(stmt, scope, returns, plain_stack=plain)
+            return
         if isinstance(iterable, s.Name) and iterable.id not in scope.variables and iterable.id in self.model.fields:
             stack = self.model.fields[iterable.id]
             self.checker.expressions.check_present(iterable, stack.name, scope)
@@ -215,16 +279,21 @@ class StatementChecker:
             kind = "scan" if stack.scan else "unrolled"
             first_scope = scope.copy()
             first_scope.stack_vars[target.id] = (stack.name, 0)
+            first_sites = sites_mark(self.checker)
             self.block(stmt.body, first_scope, returns)
             assigned = assigned_names(stmt.body)
             carries = tuple(n for n in before if n in assigned)
             changed = [n for n in carries if not same_type(before[n], first_scope.variables[n])]
             length = stack.count
-            if changed and (stack.scan or length.value == 1):
-                if stack.scan:
-                    name = changed[0]
-                    self.r.error(stmt, f"a scanned stack needs its loop to keep each variable's type, but {name} goes from {describe(before[name])} to {describe(first_scope.variables[name])}", hint="use an unrolled stack (`repeat n:` without scan), or make the copies map a shape to itself")
-            if changed and not stack.scan and length.value != 1:
+            if changed and stack.scan:
+                name = changed[0]
+                self.r.error(stmt, f"a scanned stack needs its loop to keep each variable's type, but {name} goes from {describe(before[name])} to {describe(first_scope.variables[name])}", hint="use an unrolled stack (`repeat n:` without scan), or make the copies map a shape to itself")
+            if changed and not stack.scan and stack_count(stack).value != 1:
+                if self._settles_late(stack):
+                    # The copies change shape after the first: check every one of them.
+                    forget_sites(self.checker, first_sites)
+                    self.checker.stacks.loop(stmt, scope, returns, plain_stack=stack.name)
+                    return
                 rest_scope = first_scope.copy()
                 rest_scope.variables = {**first_scope.variables}
                 rest_scope.stack_vars[target.id] = (stack.name, 1)
@@ -234,7 +303,7 @@ class StatementChecker:
                 self.block(stmt.body, rest_scope, returns)
                 for name in carries:
                     if not same_type(first_scope.variables[name], rest_scope.variables.get(name)):
-                        self.r.error(stmt, f"the copies of {stack.name} after the first change {name} from {describe(first_scope.variables[name])} to {describe(rest_scope.variables.get(name))}; a stack must settle on one shape after its first copy")
+                        self.r.error(stmt, f"the copies of {stack.name} after the first change {name} from {describe(first_scope.variables[name])} to {describe(rest_scope.variables.get(name))}, and its count {length} is not known in the spec", hint="give the count a default, so the compiler can check every copy")
                         break
                 final = rest_scope
             else:
@@ -246,13 +315,19 @@ class StatementChecker:
         array = self.checker.expressions.eval(iterable, scope)
         if isinstance(array, UnknownArray):
             raise Abort
-        poisoned = isinstance(array, Poisoned)
-        if not poisoned and (not isinstance(array, TensorType) or array.rank == 0):
+        if not isinstance(array, (TensorType, Poisoned)) or isinstance(array, TensorType) and array.rank == 0:
             self.r.error(iterable, f"a loop runs over a stack of layers or over the leading axis of an array, not {describe(array)}")
             raise Abort
         body_scope = scope.copy()
+        body_scope.appends = {}
+        nested = [x for x in walk_statements(stmt.body) if isinstance(x, s.Append) and all(x is not top for top in stmt.body)]
+        if nested:
+            self.r.error(nested[0], "append must stand at the top of the loop's body, so that every step appends once", hint="compute the value with `a if flag else b` and append it unconditionally")
+            for append in nested:
+                scope.variables[append.target.id] = POISONED
+            raise Abort
         # Over a poisoned array the body is still checked, for its own mistakes.
-        body_scope.variables[target.id] = POISONED if poisoned else TensorType(array.dtype, array.shape[1:])
+        body_scope.variables[target.id] = POISONED if isinstance(array, Poisoned) else TensorType(array.dtype, array.shape[1:])
         self.model.resolved[id(target)] = Ref("local", target.id)
         self.block(stmt.body, body_scope, [])
         if any(isinstance(x, s.Return) for x in walk_statements(stmt.body)):
@@ -264,7 +339,10 @@ class StatementChecker:
                 self.r.error(stmt, f"a loop over an array must keep each variable's type, but {name} goes from {describe(before[name])} to {describe(body_scope.variables[name])}")
                 raise Abort
             scope.variables[name] = body_scope.variables[name]
-        if not carries:
-            self.r.error(stmt, "this loop changes no variable defined before it, so it has no effect", hint="assign the loop's result to a variable defined before the loop")
-        if not poisoned:
-            self.model.resolved[id(stmt)] = LoopRef("array", carries, length=array.shape[0])
+        outputs = tuple(body_scope.appends)
+        for name, value in body_scope.appends.items():
+            scope.variables[name] = value if isinstance(value, Poisoned) or isinstance(array, Poisoned) else TensorType(value.dtype, (array.shape[0], *value.shape))
+        if not carries and not outputs:
+            self.r.error(stmt, "this loop changes no variable defined before it, so it has no effect", hint="assign the loop's result to a variable defined before the loop, or collect each step's value with outputs.append(value)")
+        if not isinstance(array, Poisoned):
+            self.model.resolved[id(stmt)] = LoopRef("array", carries, length=array.shape[0], outputs=outputs)

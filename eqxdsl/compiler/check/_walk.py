@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from eqxdsl.compiler.check._scope import condition_key
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import walk
 
 
 def walk_items(items):
@@ -25,15 +26,9 @@ def model_conditions(items) -> list[s.Expr]:
     return tests
 
 
-def names_in(node: object) -> set[str]:
-    """Every name an expression reads."""
-    if isinstance(node, s.Name):
-        return {node.id}
-    if isinstance(node, tuple):
-        return set().union(*(names_in(item) for item in node)) if node else set()
-    if isinstance(node, s.Node):
-        return set().union(*(names_in(value) for key, value in vars(node).items() if key != "pos"))
-    return set()
+def names_in(node: s.Node | tuple) -> set[str]:
+    """Every name an expression (or a tuple of them) reads."""
+    return {found.id for found in walk(node) if isinstance(found, s.Name)}
 
 
 def items_with_conditions(items, conditions: tuple[str, ...] = ()):

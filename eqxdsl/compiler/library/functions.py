@@ -12,9 +12,19 @@ from __future__ import annotations
 import ast
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
+from eqxdsl.compiler.dims import DTYPES, Dim, TensorType, proven_equal
+from eqxdsl.compiler.library._function_row import (
+    FnParam,
+    Function,
+    FunctionArgs,
+    call_by_position,
+    call_python,
+    dotted,
+    dtype_ast,
+)
+from eqxdsl.compiler.library._required import REQUIRED
+from eqxdsl.compiler.library.logical_axes import repeated_name, repeated_name_message
 from eqxdsl.compiler.values import (
     ShapeError,
     Static,
@@ -24,71 +34,7 @@ from eqxdsl.compiler.values import (
     is_array,
 )
 
-__all__ = ["FUNCTIONS", "ACTIVATIONS", "FnParam", "Function", "broadcast", "REQUIRED", "dtype_ast"]
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED = _Required()
-
-
-@dataclass(frozen=True)
-class FnParam:
-    """One parameter of a spec function.
-
-    `kind` is what the checker accepts: "array" (an array or a number),
-    "arrays" (a list or tuple of arrays), "axis" (an int, a tuple of ints or
-    None), "int", "shape" (an int or a tuple/list of ints), "float", "bool",
-    "str", "dtype" or "key" (the method's `key`, only where sampling).
-    """
-
-    name: str
-    kind: str
-    default: object = REQUIRED
-
-
-@dataclass(frozen=True)
-class Function:
-    """A function callable from a spec.
-
-    Attributes:
-        name: its name in specs.
-        params: its parameters, in positional order.
-        rule: the shape rule: bound argument values (by parameter name, defaults
-            filled in as `Static`s) to the result's value.
-        target: the dotted Python callable it becomes (`jax.nn.relu`).
-        lowering: builds the Python call from the bound argument expressions;
-            `None` calls `target` with the given arguments.
-        activation: whether it may be used as a function value (`act=gelu`).
-        stochastic: whether it draws random numbers (and so takes a key).
-        doc: one line for the reference.
-    """
-
-    name: str
-    params: tuple[FnParam, ...]
-    rule: Callable[[Mapping[str, Value]], Value]
-    target: str
-    lowering: Callable[[Mapping[str, ast.expr]], ast.expr] | None = None
-    activation: bool = False
-    stochastic: bool = False
-    doc: str = ""
-
-
-def dotted(path: str) -> ast.expr:
-    """`jax.nn.relu` as an ast expression."""
-    parts = path.split(".")
-    node: ast.expr = ast.Name(parts[0], ast.Load())
-    for part in parts[1:]:
-        node = ast.Attribute(node, part, ast.Load())
-    return node
-
-
-def dtype_ast(name: str) -> ast.expr:
-    """The `jnp` dtype object of a language dtype name (`f32` -> `jnp.float32`)."""
-    return dotted(f"jnp.{DTYPES[name]}")
+__all__ = ["FUNCTIONS", "ACTIVATIONS", "METHODS", "ELSEWHERE", "FnParam", "Function", "FunctionArgs", "broadcast", "REQUIRED", "dotted", "dtype_ast"]
 
 
 # ---- shape helpers ------------------------------------------------------------
@@ -103,25 +49,43 @@ def _array(value: Value, what: str) -> TensorType | UnknownArray:
     raise ShapeError(f"{what} must be an array, not {value}", argument=what)
 
 
+_BITS = {"u8": 8, "u32": 32, "i8": 8, "i16": 16, "i32": 32, "i64": 64, "f16": 16, "bf16": 16, "f32": 32, "f64": 64}
+
+
 def _promote(a: str, b: str) -> str:
-    order = ["bool", "u8", "u32", "i8", "i16", "i32", "i64", "f16", "bf16", "f32", "f64", "c64"]
-    return a if order.index(a) >= order.index(b) else b
+    """The dtype of an operation on arrays of dtypes `a` and `b`, as jax promotes them (64-bit types off)."""
+    if a == b or b == "bool":
+        return a
+    if a == "bool":
+        return b
+    if "c64" in (a, b):
+        return "c64"
+    floats = [d for d in (a, b) if d[0] in "fb"]
+    if len(floats) == 1:
+        return floats[0]
+    if floats:
+        # f16 and bf16 meet in f32.
+        return a if _BITS[a] > _BITS[b] else b if _BITS[b] > _BITS[a] else "f32"
+    if a[0] == b[0]:
+        return a if _BITS[a] >= _BITS[b] else b
+    signed, unsigned = (a, b) if a[0] == "i" else (b, a)
+    if _BITS[signed] > _BITS[unsigned]:
+        return signed
+    return {8: "i16", 16: "i32"}.get(_BITS[unsigned], "i32" if _BITS[signed] < 64 else "i64")
 
 
-def broadcast(left: Value, right: Value, left_name: str = "left operand", right_name: str = "right operand") -> Value:
+def broadcast(left: Value, right: Value, left_name: str = "left operand", right_name: str = "right operand") -> TensorType | UnknownArray:
     """The type of an elementwise operation on two values (NumPy broadcasting).
 
     Static numbers adopt the array's dtype (Python scalars are weakly typed).
     """
-    left_is_number = isinstance(left, Static)
-    right_is_number = isinstance(right, Static)
     a = _array(left, left_name)
     b = _array(right, right_name)
     if isinstance(a, UnknownArray) or isinstance(b, UnknownArray):
         return UnknownArray()
-    if left_is_number and not right_is_number:
+    if isinstance(left, Static) and not isinstance(right, Static):
         dtype = b.dtype if not (left.kind == "float" and not b.is_floating) else "f32"
-    elif right_is_number and not left_is_number:
+    elif isinstance(right, Static) and not isinstance(left, Static):
         dtype = a.dtype if not (right.kind == "float" and not a.is_floating) else "f32"
     else:
         dtype = _promote(a.dtype, b.dtype)
@@ -134,14 +98,15 @@ def broadcast(left: Value, right: Value, left_name: str = "left operand", right_
             out.append(x)
         elif x == 1:
             out.append(y)
-        elif x.definitely_differs(y):
+        elif proven_equal(x, y):
+            out.append(x)
+        else:
             raise ShapeError(
                 f"cannot broadcast {a} with {b}: axis {axis - rank} has size {x} in the {left_name} "
                 f"and {y} in the {right_name}",
                 hint="sizes must be equal or 1 on each axis, aligned from the right",
+                sizes=(x, y),
             )
-        else:
-            out.append(x if y.value is not None and y.value == 1 else x)
     return TensorType(dtype, tuple(out))
 
 
@@ -149,9 +114,10 @@ def _normalise_axis(axis: Dim, rank: int, what: str = "axis") -> int:
     value = axis.value
     if value is None:
         raise ShapeError(f"{what} must be a known integer", argument=what)
-    if not -rank <= value < max(rank, 1):
-        raise ShapeError(f"{what} {value} is out of range for an array of rank {rank}", argument=what)
-    return value % rank if rank else 0
+    if not -rank <= value < rank:
+        hint = f"the axes of an array of rank {rank} are {-rank} to {rank - 1}" if rank else "a scalar has no axes"
+        raise ShapeError(f"{what} {value} is out of range for an array of rank {rank}", hint=hint, argument=what)
+    return value % rank
 
 
 def _axes(value: Value, rank: int) -> tuple[int, ...] | None:
@@ -192,21 +158,45 @@ def _dtype(value: Value) -> str:
 # ---- rules --------------------------------------------------------------------
 
 
-def _same(args: Mapping[str, Value]) -> Value:
+def _same(args: FunctionArgs) -> Value:
     a = _array(args["x"], "x")
     if isinstance(a, TensorType) and not a.is_floating and a.dtype != "c64":
         return TensorType("f32", a.shape)
     return a
 
 
-def _along_axis(args: Mapping[str, Value]) -> Value:
-    a = _array(args["x"], "x")
+def _along_axis(args: FunctionArgs) -> Value:
+    a = _number_array(args)
     if isinstance(a, TensorType):
         _axes(args["axis"], a.rank)
+    return _same(args)
+
+
+def _floating(args: FunctionArgs) -> Value:
+    """Functions that jax computes on floating-point arrays only (`silu`, `rsqrt`)."""
+    a = _array(args["x"], "x")
+    if isinstance(a, TensorType) and not a.is_floating:
+        raise ShapeError(f"needs a floating-point array, not {a}", hint="convert it first: astype(x, f32)", argument="x")
     return a
 
 
-def _reduce(args: Mapping[str, Value], dtype: str | None = None) -> Value:
+def _numbers(args: FunctionArgs) -> Value:
+    """Functions that keep a number array's dtype and count bools as int32 (`relu`, `square`)."""
+    a = _array(args["x"], "x")
+    return TensorType("i32", a.shape) if isinstance(a, TensorType) and a.dtype == "bool" else a
+
+
+def _float_result(dtype: str) -> str:
+    """The dtype of a float-valued function of an array (`mean`, `std`): floating arrays keep theirs."""
+    return dtype if dtype in ("f16", "bf16", "f32", "f64", "c64") else "f32"
+
+
+def _sum_result(dtype: str) -> str:
+    """The dtype of a sum: bools and narrow integers accumulate in 32 bits, as in jax."""
+    return {"bool": "i32", "i8": "i32", "i16": "i32", "u8": "u32"}.get(dtype, dtype)
+
+
+def _reduce(args: FunctionArgs, dtype: Callable[[str], str] | None = None) -> Value:
     a = _array(args["x"], "x")
     if isinstance(a, UnknownArray):
         return a
@@ -219,22 +209,24 @@ def _reduce(args: Mapping[str, Value], dtype: str | None = None) -> Value:
     shape = tuple(
         (Dim.const(1) if keep else None) if i in axes else d for i, d in enumerate(a.shape)
     )
-    return TensorType(dtype or a.dtype, tuple(d for d in shape if d is not None))
+    return TensorType(dtype(a.dtype) if dtype else a.dtype, tuple(d for d in shape if d is not None))
 
 
-def _mean(args: Mapping[str, Value]) -> Value:
-    a = _array(args["x"], "x")
-    floating = isinstance(a, UnknownArray) or a.is_floating
-    return _reduce(args, None if floating else "f32")
+def _sum(args: FunctionArgs) -> Value:
+    return _reduce(args, _sum_result)
 
 
-def _argreduce(args: Mapping[str, Value]) -> Value:
+def _mean(args: FunctionArgs) -> Value:
+    return _reduce(args, _float_result)
+
+
+def _argreduce(args: FunctionArgs) -> Value:
     a = _array(args["x"], "x")
     if isinstance(a, UnknownArray):
         return a
-    if isinstance(args["axis"], Static) and args["axis"].kind == "none":
+    axis = _single_axis(args["axis"], a.rank)
+    if axis is None:
         return TensorType("i32", ())
-    axis = _normalise_axis(_shape(args["axis"], "axis")[0], a.rank)
     return TensorType("i32", a.shape[:axis] + a.shape[axis + 1 :])
 
 
@@ -250,7 +242,7 @@ def _arrays(value: Value) -> list[TensorType]:
     return out
 
 
-def _concatenate(args: Mapping[str, Value]) -> Value:
+def _concatenate(args: FunctionArgs) -> Value:
     arrays = _arrays(args["arrays"])
     rank = arrays[0].rank
     if rank == 0:
@@ -262,10 +254,11 @@ def _concatenate(args: Mapping[str, Value]) -> Value:
         if array.rank != rank:
             raise ShapeError(f"array {index} has rank {array.rank}, array 0 has rank {rank}", argument="arrays")
         for i, (x, y) in enumerate(zip(arrays[0].shape, array.shape)):
-            if i != axis and x.definitely_differs(y):
+            if i != axis and not proven_equal(x, y):
                 raise ShapeError(
                     f"array {index} has size {y} on axis {i}, array 0 has {x}; only axis {axis} may differ",
                     argument="arrays",
+                    sizes=(x, y),
                 )
         total = total + array.shape[axis]
         dtype = _promote(dtype, array.dtype)
@@ -274,19 +267,22 @@ def _concatenate(args: Mapping[str, Value]) -> Value:
     return TensorType(dtype, tuple(shape))
 
 
-def _stack(args: Mapping[str, Value]) -> Value:
+def _stack(args: FunctionArgs) -> Value:
     arrays = _arrays(args["arrays"])
     first = arrays[0]
     for index, array in enumerate(arrays):
-        if array.rank != first.rank or any(x.definitely_differs(y) for x, y in zip(first.shape, array.shape)):
+        if array.rank != first.rank or not all(proven_equal(x, y) for x, y in zip(first.shape, array.shape)):
             raise ShapeError(f"array {index} is {array}, array 0 is {first}; stacked arrays need one shape", argument="arrays")
     axis = _normalise_axis(_shape(args["axis"], "axis")[0], first.rank + 1)
     shape = list(first.shape)
     shape.insert(axis, Dim.const(len(arrays)))
-    return TensorType(first.dtype, tuple(shape))
+    dtype = first.dtype
+    for array in arrays[1:]:
+        dtype = _promote(dtype, array.dtype)
+    return TensorType(dtype, tuple(shape))
 
 
-def _reshape(args: Mapping[str, Value]) -> Value:
+def _reshape(args: FunctionArgs) -> Value:
     a = _array(args["x"], "x")
     target = _shape(args["shape"])
     if isinstance(a, UnknownArray):
@@ -298,19 +294,20 @@ def _reshape(args: Mapping[str, Value]) -> Value:
     if wild:
         known = _product(d for i, d in enumerate(target) if i != wild[0])
         inferred = total // known
-        if (inferred * known).definitely_differs(total):
-            raise ShapeError(f"cannot reshape {a} ({total} elements) into {len(target)} axes of which the known ones hold {known}", argument="shape")
+        if not proven_equal(inferred * known, total):
+            raise ShapeError(f"cannot reshape {a} ({total} elements) into {len(target)} axes of which the known ones hold {known}", argument="shape", sizes=(known, total))
         target = tuple(inferred if i == wild[0] else d for i, d in enumerate(target))
-    elif _product(target).definitely_differs(total):
+    elif not proven_equal(_product(target), total):
         shape_text = ", ".join(str(d) for d in target)
         raise ShapeError(
             f"cannot reshape {a} ({total} elements) into ({shape_text}) ({_product(target)} elements)",
             argument="shape",
+            sizes=(_product(target), total),
         )
     return TensorType(a.dtype, target)
 
 
-def _transpose(args: Mapping[str, Value]) -> Value:
+def _transpose(args: FunctionArgs) -> Value:
     a = _array(args["x"], "x")
     if isinstance(a, UnknownArray):
         return a
@@ -322,14 +319,14 @@ def _transpose(args: Mapping[str, Value]) -> Value:
     return TensorType(a.dtype, tuple(a.shape[i] for i in axes))
 
 
-def _flatten(args: Mapping[str, Value]) -> Value:
+def _flatten(args: FunctionArgs) -> Value:
     a = _array(args["x"], "x")
     if isinstance(a, UnknownArray):
         return a
     return TensorType(a.dtype, (_product(a.shape),))
 
 
-def _split(args: Mapping[str, Value]) -> Value:
+def _split(args: FunctionArgs) -> Value:
     a = _array(args["x"], "x")
     if isinstance(a, UnknownArray):
         raise ShapeError("split needs an array of known shape", argument="x")
@@ -341,7 +338,7 @@ def _split(args: Mapping[str, Value]) -> Value:
         if count is None or count <= 0:
             raise ShapeError("the number of sections must be a known positive integer", argument="indices_or_sections")
         part = size // count
-        if (part * count).definitely_differs(size) or (size.value is not None and size.value % count):
+        if not proven_equal(part * count, size):
             raise ShapeError(f"axis {axis} of {a} has size {size}, which does not split into {count} equal parts", argument="indices_or_sections")
         shape = list(a.shape)
         shape[axis] = part
@@ -351,13 +348,15 @@ def _split(args: Mapping[str, Value]) -> Value:
     start = Dim.const(0)
     for stop in (*bounds, size):
         shape = list(a.shape)
+        if (stop - start).value is not None and (stop - start).value < 0:
+            raise ShapeError(f"split's indices must increase and stay within axis {axis} (size {size}), not {sections}", argument="indices_or_sections")
         shape[axis] = stop - start
         parts.append(TensorType(a.dtype, tuple(shape)))
         start = stop
     return TupleValue(tuple(parts))
 
 
-def _einsum(args: Mapping[str, Value]) -> Value:
+def _einsum(args: FunctionArgs) -> Value:
     spec = args["subscripts"]
     if not isinstance(spec, Static) or spec.kind != "str" or spec.value is None:
         raise ShapeError("einsum's subscripts must be a string literal such as \"ij,jk->ik\"", argument="subscripts")
@@ -380,8 +379,8 @@ def _einsum(args: Mapping[str, Value]) -> Value:
             raise ShapeError(f"operand {index} is {array} but its subscripts are {letters!r}", argument="subscripts")
         dtype = array.dtype if dtype is None else _promote(dtype, array.dtype)
         for letter, size in zip(letters, array.shape):
-            if letter in sizes and sizes[letter].definitely_differs(size):
-                raise ShapeError(f"einsum index {letter!r} has size {sizes[letter]} in one operand and {size} in operand {index}", argument="operands")
+            if letter in sizes and not proven_equal(sizes[letter], size):
+                raise ShapeError(f"einsum index {letter!r} has size {sizes[letter]} in one operand and {size} in operand {index}", argument="operands", sizes=(sizes[letter], size))
             sizes.setdefault(letter, size)
     for letter in output_text:
         if letter not in sizes:
@@ -389,83 +388,302 @@ def _einsum(args: Mapping[str, Value]) -> Value:
     return TensorType(dtype or "f32", tuple(sizes[c] for c in output_text))
 
 
-def _filled(args: Mapping[str, Value]) -> Value:
+def _filled(args: FunctionArgs) -> Value:
     return TensorType(_dtype(args["dtype"]), _shape(args["shape"]))
 
 
-def _causal_mask(args: Mapping[str, Value]) -> Value:
+def _causal_mask(args: FunctionArgs) -> Value:
     size = _shape(args["n"], "n")
     if len(size) != 1:
         raise ShapeError("causal_mask takes one size", argument="n")
     return TensorType("bool", (size[0], size[0]))
 
 
-def _sample(args: Mapping[str, Value]) -> Value:
-    return TensorType(_dtype(args["dtype"]), _shape(args["shape"]))
+def _sample(args: FunctionArgs) -> Value:
+    dtype = _dtype(args["dtype"])
+    if dtype not in ("f16", "bf16", "f32", "f64"):
+        raise ShapeError(f"samples are floating-point numbers; dtype must be a float type, not {dtype}", hint="sample floats and convert them with astype", argument="dtype")
+    return TensorType(dtype, _shape(args["shape"]))
 
 
-def _bernoulli(args: Mapping[str, Value]) -> Value:
+def _bernoulli(args: FunctionArgs) -> Value:
     return TensorType("bool", _shape(args["shape"]))
 
 
-def _where(args: Mapping[str, Value]) -> Value:
+def _where(args: FunctionArgs) -> Value:
     both = broadcast(args["x"], args["y"], "x", "y")
     condition = _array(args["condition"], "condition")
+    if isinstance(condition, TensorType) and condition.dtype != "bool":
+        raise ShapeError(
+            f"the condition must be a bool array, not {condition}",
+            hint="make one with a comparison: where(x > 0, x, 0.0)",
+            argument="condition",
+        )
     return broadcast(condition, both, "condition", "values") if isinstance(both, TensorType) else both
 
 
-def _binary(args: Mapping[str, Value]) -> Value:
+def _binary(args: FunctionArgs) -> Value:
     return broadcast(args["x"], args["y"], "x", "y")
 
 
-def _clip(args: Mapping[str, Value]) -> Value:
-    return _array(args["x"], "x")
+def _clip(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    bounds = [args[name] for name in ("min", "max") if not _is_none(args[name])]
+    if isinstance(a, TensorType) and not a.is_floating and any(b.kind == "float" for b in bounds):
+        return TensorType("f32", a.shape)
+    return a
+
+
+def _known_int(value: Value, what: str) -> int:
+    if isinstance(value, Static) and value.kind == "int" and value.value.value is not None:
+        return value.value.value
+    raise ShapeError(f"{what} must be an integer known when the spec is compiled", argument=what)
+
+
+def _single_axis(value: Value, rank: int) -> int | None:
+    """The one axis an `axis=` argument names, or None for "the flattened array"."""
+    if isinstance(value, Static) and value.kind == "none":
+        return None
+    if isinstance(value, Static) and value.kind == "int":
+        return _normalise_axis(value.value, rank)
+    raise ShapeError(f"axis must be one int or None, not {value}", hint="give one axis, or None for the flattened array", argument="axis")
+
+
+def _number_array(args: FunctionArgs) -> TensorType | UnknownArray:
+    a = _array(args["x"], "x")
+    if isinstance(a, TensorType) and a.dtype == "bool":
+        raise ShapeError(f"needs a number array, not {a}", hint="convert it first: astype(x, f32)", argument="x")
+    return a
+
+
+def _arange(args: FunctionArgs) -> Value:
+    dtype = _dtype(args["dtype"]) if not _is_none(args["dtype"]) else "i32"
+    if dtype == "bool":
+        raise ShapeError("arange counts in numbers, not bool", hint="use a number dtype such as i32 or f32", argument="dtype")
+    start, stop = args["start"].value, args["stop"].value
+    if _is_none(args["stop"]):
+        start, stop = Dim.const(0), start
+    step = 1 if _is_none(args["step"]) else _known_int(args["step"], "step")
+    if step == 0:
+        raise ShapeError("step must not be 0", argument="step")
+    if step == 1:
+        length = stop - start
+    elif start.value is not None and stop.value is not None:
+        length = Dim.const(len(range(start.value, stop.value, step)))
+    elif step > 0:
+        length = (stop - start + step - 1) // step
+    else:
+        raise ShapeError("a negative step needs known bounds", argument="step")
+    if length.value is not None and length.value < 0:
+        length = Dim.const(0)
+    return TensorType(dtype, (length,))
+
+
+def _is_none(value: Value) -> bool:
+    return isinstance(value, Static) and value.kind == "none"
+
+
+def _pad_widths(value: Value, rank: int) -> list[tuple[Dim, Dim]]:
+    """`pad`'s widths, one `(before, after)` pair per axis, broadcast as NumPy does."""
+    if isinstance(value, Static) and value.kind == "int":
+        return [(value.value, value.value)] * rank
+    if isinstance(value, Static) and value.kind == "ints" and len(value.value) in (1, 2):
+        pair = tuple(value.value)
+        return [(pair[0], pair[-1])] * rank
+    if isinstance(value, Static) and value.kind == "tuple" and value.value is not None and len(value.value) in (1, rank):
+        pairs = []
+        for item in value.value:
+            if not (isinstance(item, Static) and item.kind == "ints" and len(item.value) == 2):
+                break
+            pairs.append(tuple(item.value))
+        else:
+            return pairs * (rank if len(pairs) == 1 else 1)
+    raise ShapeError(
+        f"pad widths must be an int, a (before, after) pair or one pair per axis ({rank}), not {value}",
+        hint="as in pad(x, 1), pad(x, (1, 2)) or pad(x, ((1, 2), (0, 0)))",
+        argument="pad_width",
+    )
+
+
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def _pad(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    mode = args["mode"].value
+    if mode not in _PAD_MODES:
+        raise ShapeError(f"mode must be one of {', '.join(map(repr, _PAD_MODES))}, not {args['mode']}", hint="these are jnp.pad's modes", argument="mode")
+    if mode != "constant" and not _is_none(args["constant_values"]):
+        raise ShapeError("constant_values goes with mode 'constant'", hint="drop constant_values, or pad with mode=\"constant\"", argument="constant_values")
+    if isinstance(a, UnknownArray):
+        return a
+    widths = _pad_widths(args["pad_width"], a.rank)
+    for before, after in widths:
+        if any(w.value is not None and w.value < 0 for w in (before, after)):
+            raise ShapeError("pad widths must not be negative", argument="pad_width")
+    return TensorType(a.dtype, tuple(d + lo + hi for d, (lo, hi) in zip(a.shape, widths)))
+
+
+def _astype(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    dtype = _dtype(args["dtype"])
+    return a if isinstance(a, UnknownArray) else TensorType(dtype, a.shape)
+
+
+def _one_hot(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    if isinstance(a, TensorType) and not a.is_integer:
+        raise ShapeError(f"one_hot takes integer class indices, not {a}", hint="argmax gives the index of the largest entry", argument="x")
+    classes = args["num_classes"].value
+    if classes.value is not None and classes.value <= 0:
+        raise ShapeError("num_classes must be positive", argument="num_classes")
+    dtype = _dtype(args["dtype"])
+    if isinstance(a, UnknownArray):
+        return a
+    axis = _normalise_axis(args["axis"].value, a.rank + 1)
+    shape = list(a.shape)
+    shape.insert(axis, classes)
+    return TensorType(dtype, tuple(shape))
+
+
+def _cumsum(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    if isinstance(a, UnknownArray):
+        return a
+    dtype = "i32" if a.dtype == "bool" else a.dtype
+    axis = _single_axis(args["axis"], a.rank)
+    return TensorType(dtype, (_product(a.shape),) if axis is None else a.shape)
+
+
+def _rounded(args: FunctionArgs) -> Value:
+    return _number_array(args)
+
+
+def _sort(args: FunctionArgs, dtype: str | None = None) -> Value:
+    a = _array(args["x"], "x")
+    if isinstance(a, UnknownArray):
+        return a
+    axis = _single_axis(args["axis"], a.rank)
+    return TensorType(dtype or a.dtype, (_product(a.shape),) if axis is None else a.shape)
+
+
+def _argsort(args: FunctionArgs) -> Value:
+    return _sort(args, "i32")
+
+
+def _expand_dims(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    if isinstance(a, UnknownArray):
+        return a
+    count = len(_shape(args["axis"], "axis"))
+    axes = _axes(args["axis"], a.rank + count)
+    assert axes is not None  # `_shape` took the axes as ints
+    rest = iter(a.shape)
+    return TensorType(a.dtype, tuple(Dim.const(1) if i in axes else next(rest) for i in range(a.rank + count)))
+
+
+def _squeeze(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    if isinstance(a, UnknownArray):
+        return a
+    axes = _axes(args["axis"], a.rank)
+    if axes is None:
+        unknown = [i for i, d in enumerate(a.shape) if d.value is None]
+        if unknown:
+            raise ShapeError(f"axis {unknown[0]} of {a} has size {a.shape[unknown[0]]}, which may not be 1", hint="name the axes to remove: squeeze(x, axis=0)", argument="x")
+        axes = tuple(i for i, d in enumerate(a.shape) if d.value == 1)
+    for i in axes:
+        if a.shape[i] != 1:
+            raise ShapeError(f"axis {i} of {a} has size {a.shape[i]}, not 1; only axes of size 1 can be squeezed", hint="name only axes of size 1, or reshape", argument="axis")
+    return TensorType(a.dtype, tuple(d for i, d in enumerate(a.shape) if i not in axes))
+
+
+def _take(args: FunctionArgs) -> Value:
+    a = _array(args["x"], "x")
+    indices = _array(args["indices"], "indices")
+    if isinstance(indices, TensorType) and not indices.is_integer:
+        raise ShapeError(f"take's indices must be integers, not {indices}", hint="argmax and argsort give integer indices; astype(i, i32) converts others", argument="indices")
+    if isinstance(a, UnknownArray) or isinstance(indices, UnknownArray):
+        return UnknownArray()
+    axis = _single_axis(args["axis"], a.rank)
+    if axis is None:
+        return TensorType(a.dtype, indices.shape)
+    return TensorType(a.dtype, a.shape[:axis] + indices.shape + a.shape[axis + 1 :])
+
+
+def _logsumexp(args: FunctionArgs) -> Value:
+    return _reduce(args, _float_result)
+
+
+def _shard(args: FunctionArgs) -> Value:
+    """`x` unchanged; `axes` must give one logical name (or None) per axis, each name once."""
+    x = _array(args["x"], "x")
+    axes = args["axes"]
+    names = axes.value if isinstance(axes, Static) else None
+    if names is None or not all(isinstance(n, Static) and n.kind in ("str", "none") for n in names):
+        raise ShapeError('the logical axis names are written in the spec: a tuple of strings or None, such as (None, "embed")', argument="axes")
+    names = tuple(n.value for n in names)
+    if isinstance(x, TensorType) and len(names) != x.rank:
+        raise ShapeError(f"{len(names)} logical axis names for an array of rank {x.rank} ({x})", argument="axes", hint="give one name (or None) per axis")
+    repeated = repeated_name(names)
+    if repeated is not None:
+        raise ShapeError(repeated_name_message(names, *repeated), argument="axes")
+    return x
 
 
 # ---- lowerings ----------------------------------------------------------------
 
 
-def _call(target: str, *args: ast.expr, **keywords: ast.expr) -> ast.expr:
-    return ast.Call(dotted(target), list(args), [ast.keyword(k, v) for k, v in keywords.items()])
-
-
 def _lower_causal_mask(args: Mapping[str, ast.expr]) -> ast.expr:
     n = args["n"]
-    ones = _call("jnp.ones", ast.Tuple([n, n], ast.Load()), dtype=ast.Name("bool", ast.Load()))
-    return _call("jnp.tril", ones)
+    ones = call_python("jnp.ones", ast.Tuple([n, n], ast.Load()), dtype=ast.Name("bool", ast.Load()))
+    return call_python("jnp.tril", ones)
 
 
 def _lower_sample(target: str) -> Callable[[Mapping[str, ast.expr]], ast.expr]:
     def lower(args: Mapping[str, ast.expr]) -> ast.expr:
         extra = {k: v for k, v in args.items() if k not in ("key", "shape")}
-        return _call(target, args["key"], args["shape"], **extra)
+        return call_python(target, args["key"], args["shape"], **extra)
 
     return lower
 
 
+def _lower_pad(args: Mapping[str, ast.expr]) -> ast.expr:
+    # `constant_values=None` means the default; jnp.pad takes no None there.
+    given = {k: v for k, v in args.items() if not (k == "constant_values" and isinstance(v, ast.Constant) and v.value is None)}
+    return call_by_position("jnp.pad", _PAD_PARAMS, given)
+
+
 def _lower_bernoulli(args: Mapping[str, ast.expr]) -> ast.expr:
-    return _call("jax.random.bernoulli", args["key"], args["p"], args["shape"])
+    return call_python("jax.random.bernoulli", args["key"], args["p"], args["shape"])
 
 
 _X = FnParam("x", "array")
 _AXIS_ALL = FnParam("axis", "axis", None)
 _AXIS_LAST = FnParam("axis", "axis", -1)
 _AXIS_FIRST = FnParam("axis", "int", 0)
+_KEEPDIMS = FnParam("keepdims", "bool", False, keyword=True)
+_PAD_PARAMS = (_X, FnParam("pad_width", "widths"), FnParam("mode", "str", "constant"), FnParam("constant_values", "float", None, keyword=True))
 
 
-def _activation(name: str, target: str, doc: str) -> Function:
-    return Function(name, (_X,), _same, target, activation=True, doc=doc)
+def _activation(name: str, target: str, doc: str, rule: Callable[[FunctionArgs], Value] = _same) -> Function:
+    return Function(name, (_X,), rule, target, activation=True, doc=doc)
 
 
 def _elementwise(name: str, target: str, doc: str) -> Function:
     return Function(name, (_X,), _same, target, doc=doc)
 
 
+def _elementwise_same(name: str, target: str, doc: str) -> Function:
+    """An elementwise function that keeps the dtype (`floor` of an int array is that array)."""
+    return Function(name, (_X,), _rounded, target, doc=doc)
+
+
 _ALL = [
-    _activation("relu", "jax.nn.relu", "max(x, 0)"),
+    _activation("relu", "jax.nn.relu", "max(x, 0)", _numbers),
     _activation("gelu", "jax.nn.gelu", "Gaussian error linear unit (tanh approximation)"),
-    _activation("silu", "jax.nn.silu", "x * sigmoid(x)"),
-    _activation("sigmoid", "jax.nn.sigmoid", "1 / (1 + exp(-x))"),
+    _activation("silu", "jax.nn.silu", "x * sigmoid(x)", _floating),
+    _activation("sigmoid", "jax.nn.sigmoid", "1 / (1 + exp(-x))", _floating),
     _activation("tanh", "jnp.tanh", "hyperbolic tangent"),
     _activation("softplus", "jax.nn.softplus", "log(1 + exp(x))"),
     _activation("elu", "jax.nn.elu", "exponential linear unit"),
@@ -475,39 +693,69 @@ _ALL = [
     _elementwise("exp", "jnp.exp", "e ** x"),
     _elementwise("log", "jnp.log", "natural logarithm"),
     _elementwise("sqrt", "jnp.sqrt", "square root"),
-    _elementwise("rsqrt", "jax.lax.rsqrt", "1 / sqrt(x)"),
+    Function("rsqrt", (_X,), _floating, "jax.lax.rsqrt", doc="1 / sqrt(x)"),
     Function("abs", (_X,), lambda a: _array(a["x"], "x"), "jnp.abs", doc="absolute value"),
-    Function("square", (_X,), lambda a: _array(a["x"], "x"), "jnp.square", doc="x * x"),
+    Function("square", (_X,), _numbers, "jnp.square", doc="x * x"),
     _elementwise("sin", "jnp.sin", "sine"),
     _elementwise("cos", "jnp.cos", "cosine"),
-    Function("sum", (_X, _AXIS_ALL, FnParam("keepdims", "bool", False)), _reduce, "jnp.sum", doc="sum over `axis` (all axes by default)"),
-    Function("mean", (_X, _AXIS_ALL, FnParam("keepdims", "bool", False)), _mean, "jnp.mean", doc="mean over `axis`"),
-    Function("var", (_X, _AXIS_ALL, FnParam("keepdims", "bool", False)), _reduce, "jnp.var", doc="variance over `axis`"),
-    Function("max", (_X, _AXIS_ALL, FnParam("keepdims", "bool", False)), _reduce, "jnp.max", doc="maximum over `axis`"),
-    Function("min", (_X, _AXIS_ALL, FnParam("keepdims", "bool", False)), _reduce, "jnp.min", doc="minimum over `axis`"),
-    Function("argmax", (_X, _AXIS_ALL), _argreduce, "jnp.argmax", doc="index of the maximum along `axis`"),
-    Function("argmin", (_X, _AXIS_ALL), _argreduce, "jnp.argmin", doc="index of the minimum along `axis`"),
+    Function("sum", (_X, _AXIS_ALL, _KEEPDIMS), _sum, "jnp.sum", method=True, doc="sum over `axis` (all axes by default)"),
+    Function("mean", (_X, _AXIS_ALL, _KEEPDIMS), _mean, "jnp.mean", method=True, doc="mean over `axis`"),
+    Function("var", (_X, _AXIS_ALL, _KEEPDIMS), _mean, "jnp.var", method=True, doc="variance over `axis`"),
+    Function("std", (_X, _AXIS_ALL, _KEEPDIMS), _mean, "jnp.std", method=True, doc="standard deviation over `axis`"),
+    Function("max", (_X, _AXIS_ALL, _KEEPDIMS), _reduce, "jnp.max", method=True, doc="maximum over `axis`"),
+    Function("min", (_X, _AXIS_ALL, _KEEPDIMS), _reduce, "jnp.min", method=True, doc="minimum over `axis`"),
+    Function("logsumexp", (_X, _AXIS_ALL, _KEEPDIMS), _logsumexp, "jax.nn.logsumexp", doc="log of the sum of exponentials over `axis`, computed stably"),
+    Function("argmax", (_X, _AXIS_ALL), _argreduce, "jnp.argmax", method=True, doc="index of the maximum along `axis`"),
+    Function("argmin", (_X, _AXIS_ALL), _argreduce, "jnp.argmin", method=True, doc="index of the minimum along `axis`"),
+    Function("cumsum", (_X, _AXIS_ALL), _cumsum, "jnp.cumsum", method=True, doc="running sums along `axis` (of the flattened array by default)"),
+    Function("sort", (_X, _AXIS_LAST, FnParam("descending", "bool", False, keyword=True)), _sort, "jnp.sort", method=True, doc="sorted along `axis`"),
+    Function("argsort", (_X, _AXIS_LAST, FnParam("descending", "bool", False, keyword=True)), _argsort, "jnp.argsort", method=True, doc="the indices that sort along `axis`"),
+    _elementwise_same("floor", "jnp.floor", "rounded down"),
+    _elementwise_same("ceil", "jnp.ceil", "rounded up"),
+    Function("round", (_X, FnParam("decimals", "int", 0)), _rounded, "jnp.round", method=True, doc="rounded to `decimals` places, halves to even"),
+    Function("shard", (_X, FnParam("axes", "tuple")), _shard, "eqx.with_logical_constraint", doc="x, sharded by logical axis names under the rules of `eqx.logical_sharding` (unchanged without)"),
+    Function("stop_gradient", (_X,), lambda a: _array(a["x"], "x"), "jax.lax.stop_gradient", doc="x, with no gradient flowing back through it"),
     Function("maximum", (_X, FnParam("y", "array")), _binary, "jnp.maximum", doc="elementwise maximum"),
     Function("minimum", (_X, FnParam("y", "array")), _binary, "jnp.minimum", doc="elementwise minimum"),
     Function("where", (FnParam("condition", "array"), _X, FnParam("y", "array")), _where, "jnp.where", doc="x where condition holds, else y"),
-    Function("clip", (_X, FnParam("min", "float", None), FnParam("max", "float", None)), _clip, "jnp.clip", doc="x limited to [min, max]"),
+    Function("clip", (_X, FnParam("min", "float", None), FnParam("max", "float", None)), _clip, "jnp.clip", method=True, doc="x limited to [min, max]"),
     Function("concatenate", (FnParam("arrays", "arrays"), _AXIS_FIRST), _concatenate, "jnp.concatenate", doc="join arrays along an existing axis"),
     Function("stack", (FnParam("arrays", "arrays"), _AXIS_FIRST), _stack, "jnp.stack", doc="join arrays along a new axis"),
-    Function("reshape", (_X, FnParam("shape", "shape")), _reshape, "jnp.reshape", doc="the same elements in a new shape (one size may be -1)"),
-    Function("transpose", (_X, FnParam("axes", "shape", None)), _transpose, "jnp.transpose", doc="axes reversed, or permuted by `axes`"),
-    Function("flatten", (_X,), _flatten, "jnp.ravel", activation=True, doc="all elements as one axis"),
+    Function("reshape", (_X, FnParam("shape", "shape")), _reshape, "jnp.reshape", method=True, doc="the same elements in a new shape (one size may be -1)"),
+    Function("transpose", (_X, FnParam("axes", "shape", None)), _transpose, "jnp.transpose", method=True, doc="axes reversed, or permuted by `axes`"),
+    Function("flatten", (_X,), _flatten, "jnp.ravel", activation=True, method=True, doc="all elements as one axis"),
+    Function("expand_dims", (_X, FnParam("axis", "shape")), _expand_dims, "jnp.expand_dims", doc="new axes of size 1 at `axis`"),
+    Function("squeeze", (_X, _AXIS_ALL), _squeeze, "jnp.squeeze", method=True, doc="axes of size 1 removed (all of them by default)"),
+    Function("take", (_X, FnParam("indices", "array"), FnParam("axis", "axis", None)), _take, "jnp.take", method=True, doc="the entries at `indices` along `axis` (of the flattened array by default)"),
+    Function("pad", _PAD_PARAMS, _pad, "jnp.pad", lowering=_lower_pad, doc="padded with `pad_width` entries before and after each axis"),
+    Function("astype", (_X, FnParam("dtype", "dtype")), _astype, "jnp.astype", method=True, doc="converted to `dtype`"),
+    Function("one_hot", (_X, FnParam("num_classes", "int"), FnParam("dtype", "dtype", "f32", keyword=True), FnParam("axis", "int", -1, keyword=True)), _one_hot, "jax.nn.one_hot", doc="integer classes as one-hot vectors along a new `axis`"),
     Function("split", (_X, FnParam("indices_or_sections", "shape"), _AXIS_FIRST), _split, "jnp.split", doc="a tuple of equal parts (an int) or of the parts between indices"),
     Function("einsum", (FnParam("subscripts", "str"), FnParam("operands", "arrays")), _einsum, "jnp.einsum", doc="Einstein summation; the output indices must be named"),
     Function("zeros", (FnParam("shape", "shape"), FnParam("dtype", "dtype", "f32")), _filled, "jnp.zeros", doc="an array of zeros"),
     Function("ones", (FnParam("shape", "shape"), FnParam("dtype", "dtype", "f32")), _filled, "jnp.ones", doc="an array of ones"),
+    Function("arange", (FnParam("start", "int"), FnParam("stop", "int", None), FnParam("step", "int", None), FnParam("dtype", "dtype", None)), _arange, "jnp.arange", doc="the integers from `start` (0 with one argument) up to `stop`, `step` apart"),
     Function("causal_mask", (FnParam("n", "int"),), _causal_mask, "jnp.tril", lowering=_lower_causal_mask, doc="bool[n, n], true on and below the diagonal"),
     Function("normal", (FnParam("key", "key"), FnParam("shape", "shape"), FnParam("dtype", "dtype", "f32")), _sample, "jax.random.normal", lowering=_lower_sample("jax.random.normal"), stochastic=True, doc="standard normal samples"),
     Function("uniform", (FnParam("key", "key"), FnParam("shape", "shape"), FnParam("dtype", "dtype", "f32"), FnParam("minval", "float", 0.0), FnParam("maxval", "float", 1.0)), _sample, "jax.random.uniform", lowering=_lower_sample("jax.random.uniform"), stochastic=True, doc="uniform samples in [minval, maxval)"),
     Function("bernoulli", (FnParam("key", "key"), FnParam("p", "float"), FnParam("shape", "shape")), _bernoulli, "jax.random.bernoulli", lowering=_lower_bernoulli, stochastic=True, doc="bool samples, true with probability p"),
 ]
 
-#: Every function of the language by name.
-FUNCTIONS: Mapping[str, Function] = {f.name: f for f in _ALL}
+#: Other names of functions, as jax.numpy and jax.nn spell them too.
+_ALIASES = {"swish": "silu", "concat": "concatenate"}
+
+#: Every function of the language by name (with its aliases).
+FUNCTIONS: Mapping[str, Function] = {f.name: f for f in _ALL} | {alias: next(f for f in _ALL if f.name == name) for alias, name in _ALIASES.items()}
+
+#: The functions that arrays also have as methods (`x.mean(0)`), by name.
+METHODS: Mapping[str, Function] = {f.name: f for f in _ALL if f.method}
+
+#: What other array libraries call some of these functions, for "did you mean" hints.
+ELSEWHERE: Mapping[str, str] = {
+    "cat": "concatenate", "view": "reshape", "permute": "transpose", "unsqueeze": "expand_dims",
+    "clamp": "clip", "ravel": "flatten", "float": "astype", "amax": "max", "amin": "min",
+    "gather": "take", "index_select": "take",
+}
 
 #: The functions that may be used as values (`fn` hyperparameters, `activation=`, pipeline steps).
-ACTIVATIONS: Mapping[str, Function] = {f.name: f for f in _ALL if f.activation}
+ACTIVATIONS: Mapping[str, Function] = {name: f for name, f in FUNCTIONS.items() if f.activation}

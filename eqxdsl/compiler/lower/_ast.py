@@ -10,7 +10,7 @@ from eqxdsl.compiler.library.functions import FUNCTIONS, dotted, dtype_ast
 from eqxdsl.compiler.lower import ir
 from eqxdsl.compiler.values import Static
 
-_BINOPS = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv, "%": ast.Mod, "@": ast.MatMult, "**": ast.Pow}
+_BINOPS = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv, "%": ast.Mod, "@": ast.MatMult, "**": ast.Pow, "&": ast.BitAnd, "|": ast.BitOr}
 
 
 _CMPOPS = {"==": ast.Eq, "!=": ast.NotEq, "<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE}
@@ -30,7 +30,7 @@ def _call(func: ast.expr, args=(), **keywords: ast.expr) -> ast.Call:
     return ast.Call(func, list(args), [ast.keyword(k, v) for k, v in keywords.items()])
 
 
-def _const(value: object) -> ast.expr:
+def _const(value: bool | int | float | str | None) -> ast.expr:
     if isinstance(value, float) and value < 0 or isinstance(value, int) and not isinstance(value, bool) and value < 0:
         return ast.UnaryOp(ast.USub(), ast.Constant(-value))
     return ast.Constant(value)
@@ -49,6 +49,7 @@ def _stmt(node: ast.stmt, origin: int | None = None) -> ir.Statement:
 
 
 def _assign(target: str | list[str], value: ast.expr) -> ast.stmt:
+    targets: ast.expr
     if isinstance(target, list):
         targets = ast.Tuple([ast.Name(t, ast.Store()) for t in target], ast.Store())
     else:
@@ -73,7 +74,7 @@ def _compound(node: ast.stmt, origin: int | None, body: list[ir.Statement]) -> i
     if hasattr(node, "body"):
         node.body = [ast.Pass()]
     if getattr(node, "orelse", None):
-        node.orelse = []
+        node.orelse = []  # type: ignore[attr-defined]  # the statements with an `else:` (if, for, while, try)
     return ir.Statement(_header(_code(node)), origin, tuple(body))
 
 
@@ -124,6 +125,7 @@ def _table_ast(value: object, rename: dict[str, str]) -> ast.expr:
         return ast.Tuple([_table_ast(v, rename) for v in value], ast.Load())
     if isinstance(value, str) and value in DTYPES:
         return dtype_ast(value)
+    assert value is None or isinstance(value, (bool, int, float, str))
     return _const(value)
 
 

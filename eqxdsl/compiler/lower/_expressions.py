@@ -15,7 +15,6 @@ from eqxdsl.compiler.lower._ast import (
     Names,
     _assign,
     _call,
-    _compound,
     _const,
     _dim_ast,
     _if_else,
@@ -23,8 +22,10 @@ from eqxdsl.compiler.lower._ast import (
     _self,
     _stmt,
 )
+from eqxdsl.compiler.lower._loops import append_statement, outputs_target, step_outputs, unrolled_loop
 from eqxdsl.compiler.lower._sites import key_sites, walk_nodes
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import handler
 
 if TYPE_CHECKING:
     from eqxdsl.compiler.lower._model import ModelLowerer
@@ -44,6 +45,17 @@ class ExprLowerer:
         self.names = names
         self.method = method
         self.stack_vars: dict[str, str] = {}
+        # In the step of a loop over an array: the loop, and each list's appended value.
+        self.current_loop: s.For | None = None
+        self.appended: dict[str, ast.expr] = {}
+        # In the step of a scan over a stateful stack, the State of the current copy, by stack variable.
+        self.stack_states: dict[str, str] = {}
+
+    @property
+    def in_method(self) -> MethodLowerer:
+        """The method being lowered: statements, keys and state occur only in one, never in `__init__`."""
+        assert self.method is not None
+        return self.method
 
     # -- statements ---------------------------------------------------------------------
 
@@ -53,38 +65,54 @@ class ExprLowerer:
             out.extend(self.statement(stmt))
         return out
 
-    def statement(self, stmt) -> list[ir.Statement]:
-        line = stmt.pos.line
+    def statement(self, stmt: s.Stmt) -> list[ir.Statement]:
+        """The Python of one statement; each kind has its `_statement_<Class>` method (see `parse.walk`)."""
+        lower = handler(type(self), "_statement_", type(stmt))
+        if lower is None:
+            return [ir.Statement("pass", stmt.pos.line)]
+        return lower(self, stmt, stmt.pos.line)
+
+    def _statement_Append(self, stmt: s.Append, line: int) -> list[ir.Statement]:
+        return append_statement(self, stmt)
+
+    def _statement_Assign(self, stmt: s.Assign, line: int) -> list[ir.Statement]:
+        if isinstance(self.resolved.get(id(stmt)), Ref):
+            return []  # `outputs = []`: the scan that fills it assigns it
         pre: list[ir.Statement] = []
-        if isinstance(stmt, s.Assign):
-            if len(stmt.targets) == 1 and not stmt.unpack:
-                target = stmt.targets[0].id
-                value = self.expr(stmt.value, pre, target=target, line=line)
-                if isinstance(value, ast.Name) and value.id == target:
-                    return pre  # the statements in `pre` assigned it already
-                return pre + [_stmt(_assign(target, value), line)]
-            value = self.expr(stmt.value, pre, line=line)
-            return pre + [_stmt(_assign([t.id for t in stmt.targets], value), line)]
-        if isinstance(stmt, s.AugAssign):
-            value = self.expr(stmt.value, pre, line=line)
-            node = ast.AugAssign(ast.Name(stmt.target.id, ast.Store()), _BINOPS[stmt.op](), value)
-            return pre + [_stmt(node, line)]
-        if isinstance(stmt, s.Return):
-            values = [self.expr(v, pre, line=line, target=self._return_target(stmt)) for v in stmt.values]
-            result = values[0] if len(values) == 1 else ast.Tuple(values, ast.Load())
-            if self.method.info.stateful:
-                result = ast.Tuple([result, _name("state")], ast.Load())
-            return pre + [_stmt(ast.Return(result), line)]
-        if isinstance(stmt, s.If):
-            branch = self.resolved.get(id(stmt))
-            if isinstance(branch, StaticBranch):
-                # The checker checked only the branch a compile-time test selects.
-                return self.block(stmt.body if branch.taken else stmt.orelse)
-            test = self.expr(stmt.test, pre, line=line)
-            return pre + _if_else(test, line, self.block(stmt.body), self.block(stmt.orelse))
-        if isinstance(stmt, s.For):
-            return pre + self.for_statement(stmt)
-        return [ir.Statement("pass", line)]
+        if len(stmt.targets) == 1 and not stmt.unpack:
+            target = stmt.targets[0].id
+            value = self.expr(stmt.value, pre, target=target, line=line)
+            if isinstance(value, ast.Name) and value.id == target:
+                return pre  # the statements in `pre` assigned it already
+            return pre + [_stmt(_assign(target, value), line)]
+        value = self.expr(stmt.value, pre, line=line)
+        return pre + [_stmt(_assign([t.id for t in stmt.targets], value), line)]
+
+    def _statement_AugAssign(self, stmt: s.AugAssign, line: int) -> list[ir.Statement]:
+        pre: list[ir.Statement] = []
+        value = self.expr(stmt.value, pre, line=line)
+        node = ast.AugAssign(ast.Name(stmt.target.id, ast.Store()), _BINOPS[stmt.op](), value)
+        return pre + [_stmt(node, line)]
+
+    def _statement_Return(self, stmt: s.Return, line: int) -> list[ir.Statement]:
+        pre: list[ir.Statement] = []
+        values = [self.expr(v, pre, line=line, target=self._return_target(stmt)) for v in stmt.values]
+        result = values[0] if len(values) == 1 else ast.Tuple(values, ast.Load())
+        if self.in_method.info.stateful:
+            result = ast.Tuple([result, _name("state")], ast.Load())
+        return pre + [_stmt(ast.Return(result), line)]
+
+    def _statement_If(self, stmt: s.If, line: int) -> list[ir.Statement]:
+        branch = self.resolved.get(id(stmt))
+        if isinstance(branch, StaticBranch):
+            # The checker checked only the branch a compile-time test selects.
+            return self.block(stmt.body if branch.taken else stmt.orelse)
+        pre: list[ir.Statement] = []
+        test = self.expr(stmt.test, pre, line=line)
+        return pre + _if_else(test, line, self.block(stmt.body), self.block(stmt.orelse))
+
+    def _statement_For(self, stmt: s.For, line: int) -> list[ir.Statement]:
+        return self.for_statement(stmt)
 
     def _free_variables(self, stmt: s.For, target: str) -> list[str]:
         """Variables of the method that a loop body reads but does not assign."""
@@ -93,7 +121,7 @@ class ExprLowerer:
         for node in walk_nodes(stmt.body):
             if isinstance(node, s.Assign):
                 assigned.update(t.id for t in node.targets)
-            elif isinstance(node, s.AugAssign):
+            elif isinstance(node, (s.AugAssign, s.Append)):
                 assigned.add(node.target.id)
             elif isinstance(node, s.Name):
                 ref = self.resolved.get(id(node))
@@ -105,40 +133,31 @@ class ExprLowerer:
     def _return_target(self, stmt: s.Return) -> str | None:
         if len(stmt.values) == 1 and isinstance(stmt.values[0], s.Pipeline) and isinstance(stmt.values[0].source, s.Name):
             source = stmt.values[0].source
-            if isinstance(self.resolved.get(id(source)), Ref) and self.resolved[id(source)].kind == "local":
+            ref = self.resolved.get(id(source))
+            if isinstance(ref, Ref) and ref.kind == "local":
                 return source.id
         return None
 
     def for_statement(self, stmt: s.For) -> list[ir.Statement]:
-        loop: LoopRef = self.resolved[id(stmt)]
+        loop = self.resolved[id(stmt)]
+        assert isinstance(loop, LoopRef)
         line = stmt.pos.line
-        inner_sites = [(ref_id, self.method.site_keys[ref_id]) for ref_id, _ in key_sites(stmt.body, self.resolved)]
+        inner_sites = [(ref_id, self.in_method.site_keys[ref_id]) for ref_id, _ in key_sites(stmt.body, self.resolved)]
         out: list[ir.Statement] = []
         target = stmt.target.id
         if loop.kind == "unrolled":
-            stack = _self(loop.stack)
-            self.stack_vars[target] = loop.stack
-            body = self.block(stmt.body)
-            if not inner_sites:
-                node = ast.For(ast.Name(target, ast.Store()), stack, [ast.Pass()], [])
-                return [_compound(node, line, body)]
-            count = _call(_name("len"), [stack])
-            targets = [ast.Name(target, ast.Store())]
-            iterables: list[ast.expr] = [stack]
-            for _, key_name in inner_sites:
-                keys_name = self.names.fresh(f"{key_name}s")
-                split = _call(dotted("jax.random.split"), [_name(key_name), count])
-                nones = ast.BinOp(ast.Tuple([ast.Constant(None)], ast.Load()), ast.Mult(), count)
-                value = ast.IfExp(ast.Compare(_name(key_name), [ast.Is()], [ast.Constant(None)]), nones, split)
-                out.append(_stmt(_assign(keys_name, value)))
-                targets.append(ast.Name(key_name, ast.Store()))
-                iterables.append(_name(keys_name))
-            node = ast.For(ast.Tuple(targets, ast.Store()), _call(_name("zip"), iterables), [ast.Pass()], [])
-            return out + [_compound(node, line, body)]
+            return unrolled_loop(self, stmt, inner_sites)
         # Scans: over a stacked stack, or over the leading axis of an array.
         carries = list(loop.carries)
+        callees = [_callee_name(node) for node in walk_nodes(stmt.body) if _is_stateful_call(self.resolved.get(id(node)))]
+        # Each copy of a scanned stack has its own slice of the state, scanned over
+        # beside its parameters; any other stateful layer's state is carried.
+        copy_state = self.names.fresh(f"{target}_state") if loop.kind == "scan" and target in callees else None
+        if any(callee != target or loop.kind != "scan" for callee in callees):
+            carries.append("state")
         step_name = self.owner.method_names.fresh(f"_{loop.stack or target}_step")
         if loop.kind == "scan":
+            assert loop.stack is not None  # a scan runs over a stack
             params_name = self.names.fresh(f"{loop.stack}_params")
             static_name = self.names.fresh(f"{loop.stack}_static")
             partition = _call(dotted("eqx.partition"), [_self(loop.stack), dotted("eqx.is_array")])
@@ -146,6 +165,13 @@ class ExprLowerer:
             element = self.names.fresh(f"{target}_params")
             xs: list[ast.expr] = [_name(params_name)]
             element_names = [element]
+            if copy_state is not None:
+                stack_state = self.names.fresh(f"{loop.stack}_state")
+                substate = _call(ast.Attribute(_name("state"), "substate", ast.Load()), [_self(loop.stack)])
+                out.append(_stmt(_assign(stack_state, substate), line))
+                xs.append(_name(stack_state))
+                element_names.append(copy_state)
+                self.stack_states[target] = copy_state
             length: ast.expr = _call(_name("len"), [ast.Subscript(_call(dotted("jax.tree_util.tree_leaves"), [_name(params_name)]), ast.Constant(0), ast.Load())])
             if loop.length is not None and not (loop.length.symbols - self.owner.hyper_names):
                 length = _dim_ast(loop.length, {n: f"self.{n}" for n in self.owner.hyper_names})
@@ -161,7 +187,7 @@ class ExprLowerer:
         for _, key_name in inner_sites:
             keys_name = self.names.fresh(f"{key_name}s")
             split = _call(dotted("jax.random.split"), [_name(key_name), length])
-            value = ast.IfExp(ast.Compare(_name(key_name), [ast.Is()], [ast.Constant(None)]), ast.Constant(None), split)
+            value = self.in_method.split_key(key_name, split, ast.Constant(None))
             out.append(_stmt(_assign(keys_name, value)))
             xs.append(_name(keys_name))
             element_names.append(key_name)
@@ -173,71 +199,102 @@ class ExprLowerer:
         if len(element_names) > 1:
             body.append(_stmt(_assign(element_names, _name(xs_arg))))
         if loop.kind == "scan":
+            assert loop.stack is not None
             combined = _call(dotted("eqx.combine"), [_name(element), _name(static_name)])
             body.append(_stmt(_assign(target, combined)))
             self.stack_vars[target] = loop.stack
+        enclosing, self.current_loop = self.current_loop, stmt
         body.extend(self.block(stmt.body))
-        carry_out = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load())
-        body.append(_stmt(ast.Return(ast.Tuple([carry_out, ast.Constant(None)], ast.Load()))))
+        self.current_loop = enclosing
+        carry_out = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load()) if carries else ast.Constant(None)
+        per_step = _name(copy_state) if copy_state is not None else step_outputs(self, loop) or ast.Constant(None)
+        body.append(_stmt(ast.Return(ast.Tuple([carry_out, per_step], ast.Load()))))
         # The step is a private method; what the body reads from the method's
         # variables is passed to it explicitly.
         free = self._free_variables(stmt, target)
         if loop.kind == "scan":
             free.insert(0, static_name)
-        if self.method.info.stochastic or self.method.info.call_inference:
+        if self.in_method.info.stochastic or self.in_method.info.call_inference:
             free.append("inference")
         step_args = tuple(ir.Arg(n) for n in [carry_arg, xs_arg, *free])
-        kind = f"the layers of {loop.stack}" if loop.stack else f"the leading axis of the loop in {self.method.public_name}"
-        self.method.extra_methods.append(
+        kind = f"the layers of {loop.stack}" if loop.stack else f"the leading axis of the loop in {self.in_method.public_name}"
+        self.in_method.extra_methods.append(
             ir.Method(step_name, step_args, tuple(body), docstring=f"One step of the scan over {kind} (line {line} of the spec).")
         )
         lam_args = ast.arguments([], [ast.arg(carry_arg), ast.arg(xs_arg)], None, [], [], None, [])
         step_call = _call(_self(step_name), [_name(carry_arg), _name(xs_arg), *[_name(n) for n in free]])
         xs_value = xs[0] if len(xs) == 1 else ast.Tuple(xs, ast.Load())
-        init = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load())
+        init = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load()) if carries else ast.Constant(None)
         scan = _call(dotted("jax.lax.scan"), [ast.Lambda(lam_args, step_call), init, xs_value])
-        result_target = ast.Tuple([ast.Name(carries[0], ast.Store()) if len(carries) == 1 else ast.Tuple([ast.Name(c, ast.Store()) for c in carries], ast.Store()), ast.Name(self.names.fresh("_"), ast.Store())], ast.Store())
+        per_step_target = ast.Name(stack_state, ast.Store()) if copy_state is not None else outputs_target(loop) or ast.Name(self.names.fresh("_"), ast.Store())
+        carry_target = ast.Name(carries[0], ast.Store()) if len(carries) == 1 else ast.Tuple([ast.Name(c, ast.Store()) for c in carries], ast.Store()) if carries else ast.Name(self.names.fresh("_"), ast.Store())
+        result_target = ast.Tuple([carry_target, per_step_target], ast.Store())
         out.append(_stmt(ast.Assign([result_target], scan, lineno=0), line))
+        if copy_state is not None:
+            updated = _call(ast.Attribute(_name("state"), "update", ast.Load()), [_name(stack_state)])
+            out.append(_stmt(_assign("state", updated), line))
         return out
 
     # -- expressions ---------------------------------------------------------------------
 
     def expr(self, node: s.Expr, pre: list, target: str | None = None, line: int | None = None, as_tuple: bool = False) -> ast.expr:
-        line = line if line is not None else node.pos.line
-        if isinstance(node, s.Pipeline):
-            return self.pipeline(node, pre, target, line)
-        if isinstance(node, s.Name):
-            return self.name(node)
-        if isinstance(node, s.Constant):
-            return _const(node.value)
-        if isinstance(node, (s.TupleExpr, s.ListExpr)):
-            elts = [self.expr(e, pre, line=line) for e in node.elts]
-            if isinstance(node, s.TupleExpr) or as_tuple:
-                return ast.Tuple(elts, ast.Load())
-            return ast.List(elts, ast.Load())
-        if isinstance(node, s.BinOp):
-            return ast.BinOp(self.expr(node.left, pre, line=line), _BINOPS[node.op](), self.expr(node.right, pre, line=line))
-        if isinstance(node, s.UnaryOp):
-            operand = self.expr(node.operand, pre, line=line)
-            op = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not}[node.op]()
-            return ast.UnaryOp(op, operand)
-        if isinstance(node, s.BoolOp):
-            return ast.BoolOp(ast.And() if node.op == "and" else ast.Or(), [self.expr(v, pre, line=line) for v in node.values])
-        if isinstance(node, s.Compare):
-            operands = [self.expr(o, pre, line=line) for o in node.operands]
-            return ast.Compare(operands[0], [_CMPOPS[o]() for o in node.ops], operands[1:])
-        if isinstance(node, s.IfExp):
-            return self.if_exp(node, pre, target, line)
-        if isinstance(node, s.Attribute):
-            return self.attribute(node, pre, line)
-        if isinstance(node, s.Subscript):
-            value = self.expr(node.value, pre, line=line)
-            items = [self.index_item(i, pre, line) for i in node.index]
-            index = items[0] if len(items) == 1 else ast.Tuple(items, ast.Load())
-            return ast.Subscript(value, index, ast.Load())
-        if isinstance(node, s.Call):
-            return self.call(node, node.func, [self.expr(a, pre, line=line) for a in node.args if not _is_key(a)], pre, line, target)
-        raise AssertionError(f"unexpected node {type(node).__name__}")
+        """The Python of an expression; each kind has its `_expr_<Class>` method (see `parse.walk`).
+
+        Statements it needs first (a scan's loop, a split key) go to `pre`; `target` is the
+        variable the value will be assigned to, if any; `as_tuple` writes a list as a tuple.
+        """
+        lower = handler(type(self), "_expr_", type(node))
+        if lower is None:
+            raise AssertionError(f"unexpected node {type(node).__name__}")
+        return lower(self, node, pre, target, line if line is not None else node.pos.line, as_tuple)
+
+    def _expr_Pipeline(self, node: s.Pipeline, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return self.pipeline(node, pre, target, line)
+
+    def _expr_Name(self, node: s.Name, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return self.name(node)
+
+    def _expr_Constant(self, node: s.Constant, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return _const(node.value)
+
+    def _expr_TupleExpr(self, node: s.TupleExpr, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return ast.Tuple([self.expr(e, pre, line=line) for e in node.elts], ast.Load())
+
+    def _expr_ListExpr(self, node: s.ListExpr, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        elts = [self.expr(e, pre, line=line) for e in node.elts]
+        return ast.Tuple(elts, ast.Load()) if as_tuple else ast.List(elts, ast.Load())
+
+    def _expr_BinOp(self, node: s.BinOp, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return ast.BinOp(self.expr(node.left, pre, line=line), _BINOPS[node.op](), self.expr(node.right, pre, line=line))
+
+    def _expr_UnaryOp(self, node: s.UnaryOp, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        operand = self.expr(node.operand, pre, line=line)
+        op = {"-": ast.USub, "+": ast.UAdd, "~": ast.Invert, "not": ast.Not}[node.op]()
+        return ast.UnaryOp(op, operand)
+
+    def _expr_BoolOp(self, node: s.BoolOp, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return ast.BoolOp(ast.And() if node.op == "and" else ast.Or(), [self.expr(v, pre, line=line) for v in node.values])
+
+    def _expr_Compare(self, node: s.Compare, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        operands = [self.expr(o, pre, line=line) for o in node.operands]
+        return ast.Compare(operands[0], [_CMPOPS[o]() for o in node.ops], operands[1:])
+
+    def _expr_IfExp(self, node: s.IfExp, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return self.if_exp(node, pre, target, line)
+
+    def _expr_Attribute(self, node: s.Attribute, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        return self.attribute(node, pre, line)
+
+    def _expr_Subscript(self, node: s.Subscript, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        value = self.expr(node.value, pre, line=line)
+        items = [self.index_item(i, pre, line) for i in node.index]
+        index = items[0] if len(items) == 1 else ast.Tuple(items, ast.Load())
+        return ast.Subscript(value, index, ast.Load())
+
+    def _expr_Call(self, node: s.Call, pre: list, target: str | None, line: int, as_tuple: bool) -> ast.expr:
+        if isinstance(node.func, s.Name) and node.func.id == "len":
+            return _call(_name("len"), [self.expr(node.args[0], pre, line=line)])
+        return self.call(node, node.func, [self.expr(a, pre, line=line) for a in node.args if not _is_key(a)], pre, line, target)
 
     def index_item(self, item, pre: list, line: int) -> ast.expr:
         if isinstance(item, s.Slice):
@@ -342,6 +399,8 @@ class ExprLowerer:
             return dotted(FUNCTIONS[ref.target].target)
         if ref.kind == "activation":
             return _self(ref.target)
+        if ref.kind == "submethod" and ref.method is not None:
+            return ast.Attribute(self.field(ref.target), ref.method, ast.Load())
         raise AssertionError(ref)
 
     def _layer_callee(self, func: s.Expr, ref: CallRef) -> ast.expr:
@@ -349,6 +408,9 @@ class ExprLowerer:
             return _name(func.id)
         if isinstance(func, s.Call):
             return self._layer_callee(func.func, ref)
+        if isinstance(func, s.Subscript):
+            # One copy of an unrolled stack: `self.blocks[0]`.
+            return ast.Subscript(self.field(ref.target), self.index_item(func.index[0], [], func.pos.line), ast.Load())
         return self.field(ref.target)
 
     def call(self, node: s.Expr, func: s.Expr, args: list[ast.expr], pre: list, line: int, target: str | None) -> ast.expr:
@@ -360,6 +422,7 @@ class ExprLowerer:
             for kw in node.keywords:
                 keywords[kw.name] = self.expr(kw.value, pre, line=line)
         if ref.kind == "map":
+            assert isinstance(node, s.Call)  # map is called, never piped into
             return self.map_call(node, ref, args, pre, line)
         if ref.kind == "function":
             return self.function_call(node, ref, args, pre, line)
@@ -367,21 +430,22 @@ class ExprLowerer:
             return _call(_self(ref.target), args)
         if ref.kind == "layer":
             callee = self._layer_callee(func, ref)
-        elif ref.kind == "submethod":
+        elif ref.kind == "submethod" and ref.method is not None:
             callee = ast.Attribute(self.field(ref.target), ref.method, ast.Load())
         else:
             callee = _self(ref.target)
+        state = self.stack_states.get(func.id, "state") if isinstance(func, s.Name) else "state"
         if ref.stateful:
-            args = args + [_name("state")]
+            args = args + [_name(state)]
         if ref.stochastic:
-            keywords["key"] = _name(self.method.site_keys[id(node)])
+            keywords["key"] = _name(self.in_method.site_keys[id(node)])
         if ref.stochastic or ref.call_inference:
             keywords["inference"] = _name("inference")
         call = _call(callee, args, **keywords)
         if not ref.stateful:
             return call
         result = target or self.names.fresh(f"{ref.target}_out")
-        pre.append(_stmt(_assign([result, "state"], call), line))
+        pre.append(_stmt(_assign([result, state], call), line))
         return _name(result)
 
     def function_call(self, node: s.Expr, ref: CallRef, args: list[ast.expr], pre: list, line: int) -> ast.expr:
@@ -389,6 +453,11 @@ class ExprLowerer:
         params = list(function.params)
         if function.stochastic:
             params = [p for p in params if p.kind != "key"]
+        if isinstance(node, s.Call) and isinstance(node.func, s.Attribute):
+            # An array's method: `x.mean(0)` is `mean(x, 0)`, and `x.reshape(T, -1)` gives its sizes one by one.
+            if len(args) > 1 and params[1].kind == "shape":
+                args = [ast.Tuple(args, ast.Load())]
+            args = [self.expr(node.func.value, pre, line=line), *args]
         bound: dict[str, ast.expr] = {}
         for param, value in zip(params, args):
             bound[param.name] = value
@@ -396,37 +465,26 @@ class ExprLowerer:
             for kw in node.keywords:
                 bound[kw.name] = self.expr(kw.value, pre, line=line, as_tuple=True)
         for param in function.params:
-            if param.kind == "shape" and isinstance(bound.get(param.name), ast.List):
-                bound[param.name] = ast.Tuple(bound[param.name].elts, ast.Load())
-            if param.kind == "dtype" and isinstance(bound.get(param.name), ast.Name) and bound[param.name].id in DTYPES:
-                bound[param.name] = dtype_ast(bound[param.name].id)
+            given = bound.get(param.name)
+            if param.kind == "shape" and isinstance(given, ast.List):
+                bound[param.name] = ast.Tuple(given.elts, ast.Load())
+            if param.kind == "dtype" and isinstance(given, ast.Name) and given.id in DTYPES:
+                bound[param.name] = dtype_ast(given.id)
         if function.stochastic:
-            bound["key"] = _name(self.method.site_keys[id(node)])
-        if function.lowering is not None:
-            return function.lowering(bound)
+            bound["key"] = _name(self.in_method.site_keys[id(node)])
         if function.name == "einsum":
             return _call(dotted(function.target), args)
-        positional = []
-        keywords = {}
-        leading = True
-        for param in function.params:
-            if param.name not in bound:
-                leading = False
-                continue
-            if leading:
-                positional.append(bound[param.name])
-            else:
-                keywords[param.name] = bound[param.name]
-        return _call(dotted(function.target), positional, **keywords)
+        return function.python(bound)
 
     def map_call(self, node: s.Call, ref: CallRef, args: list[ast.expr], pre: list, line: int) -> ast.expr:
         piped = len(args) - len(node.args)
         callee_node = node.args[0]
         arrays = args[:piped] + args[piped + 1 :]
         inner = ref.inner
+        axes = {kw.name: self.expr(kw.value, pre, line=line, as_tuple=True) for kw in node.keywords}
         if inner is None or not (inner.stochastic or inner.call_inference or isinstance(callee_node, s.Call)):
             function = self.callable(callee_node, inner) if inner is not None else self.expr(callee_node, pre, line=line)
-            return _call(_call(dotted("jax.vmap"), [function]), arrays)
+            return _call(_call(dotted("jax.vmap"), [function], **axes), arrays)
         # A lambda: the mapped callable needs a key per element, inference, or extra arguments.
         element_names = [self.names.fresh(f"{_base(a)}_i") for a in arrays]
         element_args: list[ast.expr] = [_name(n) for n in element_names]
@@ -438,9 +496,14 @@ class ExprLowerer:
             body = self.call(callee_node, callee_node.func, element_args + extra, inner_pre, line, None)
         else:
             if inner.stochastic:
-                site = self.method.site_keys[id(callee_node)]
+                site = self.in_method.site_keys[id(callee_node)]
                 keys_name = self.names.fresh(f"{site}s")
-                length = ast.Subscript(ast.Attribute(arrays[0], "shape", ast.Load()), ast.Constant(0), ast.Load())
+                length = _mapped_length(arrays, axes.get("in_axes"))
+                if "in_axes" in axes:
+                    # The keys are mapped over their leading axis, next to the arrays.
+                    given = axes["in_axes"]
+                    per_array = given.elts if isinstance(given, ast.Tuple) else [given] * len(arrays)
+                    axes["in_axes"] = ast.Tuple([*per_array, ast.Constant(0)], ast.Load())
                 split = _call(dotted("jax.random.split"), [_name(site), length])
                 value = ast.IfExp(ast.Compare(_name(site), [ast.Is()], [ast.Constant(None)]), ast.Constant(None), split)
                 pre.append(_stmt(_assign(keys_name, value), line))
@@ -448,7 +511,18 @@ class ExprLowerer:
                 mapped.append(_name(keys_name))
             body = self.call(callee_node, callee_node, element_args, inner_pre, line, None)
         lam = ast.Lambda(ast.arguments([], lam_args, None, [], [], None, []), body)
-        return _call(_call(dotted("jax.vmap"), [lam]), mapped)
+        return _call(_call(dotted("jax.vmap"), [lam], **axes), mapped)
+
+
+def _mapped_length(arrays: list[ast.expr], in_axes: ast.expr | None) -> ast.expr:
+    """`x.shape[axis]` of the first array a map runs over: how many elements it maps."""
+    axis: ast.expr = ast.Constant(0)
+    array = arrays[0]
+    if isinstance(in_axes, ast.Tuple):
+        array, axis = next((a, e) for a, e in zip(arrays, in_axes.elts) if not (isinstance(e, ast.Constant) and e.value is None))
+    elif in_axes is not None:
+        axis = in_axes
+    return ast.Subscript(ast.Attribute(array, "shape", ast.Load()), axis, ast.Load())
 
 
 def _base(value: ast.expr) -> str:
@@ -457,3 +531,13 @@ def _base(value: ast.expr) -> str:
 
 def _is_key(node: s.Expr) -> bool:
     return isinstance(node, s.Name) and node.id == "key"
+
+
+def _is_stateful_call(ref: object) -> bool:
+    return isinstance(ref, CallRef) and ref.stateful
+
+
+def _callee_name(node: s.Node) -> str | None:
+    """The name called by a call node, or by a pipeline step that is a bare name; None for other callees."""
+    func = node.func if isinstance(node, s.Call) else node
+    return func.id if isinstance(func, s.Name) else None

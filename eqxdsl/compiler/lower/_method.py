@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING
 from eqxdsl.compiler.check.checked import MethodInfo
 from eqxdsl.compiler.library.functions import dotted
 from eqxdsl.compiler.lower import ir
+from eqxdsl.compiler.lower._array_types import ArrayAnnotations, deferred
 from eqxdsl.compiler.lower._ast import Names, _assign, _call, _name, _stmt
 from eqxdsl.compiler.lower._expressions import ExprLowerer
+from eqxdsl.compiler.lower._input_checks import input_checks
+from eqxdsl.compiler.lower._sampling import sampling_call
 from eqxdsl.compiler.lower._sites import key_sites
 from eqxdsl.compiler.values import TupleValue
 
@@ -29,21 +32,32 @@ class MethodLowerer:
         self.site_keys: dict[int, str] = {}
         self.extra_methods: list[ir.Method] = []
         self.public_name = "__call__" if info.name == "forward" else info.name
+        # Inputs first, each binding its axes' names, then the result, which may use them.
+        self.annotations = ArrayAnnotations()
+        # The call that samples on every call, even in inference mode: then `key` is required.
+        self.sampler = sampling_call(self.model, info.name) if info.stochastic else None
 
     def lower(self) -> ir.Method:
         info = self.info
         node = info.node
         stochastic = info.stochastic
-        args = [ir.Arg(name, "jax.Array") for name, _ in info.params]
+        args = [ir.Arg(name, deferred(self.annotations.input(tensor))) for name, tensor in info.params]
         if info.stateful:
             args.append(ir.Arg("state", "eqx.nn.State"))
-        if stochastic:
+        if self.sampler is not None:
+            args.append(ir.Arg("key", "jax.Array", kw_only=True))
+        elif stochastic:
             args.append(ir.Arg("key", "jax.Array | None", "None", kw_only=True))
         if stochastic or info.call_inference:
             # None leaves each layer's own `inference` field in charge (what
             # `eqx.nn.inference_mode` sets); True or False overrides it.
             args.append(ir.Arg("inference", "bool | None", "None", kw_only=True))
         body: list[ir.Statement] = []
+        checks = input_checks(self.owner, info)
+        if checks is not None:
+            self.extra_methods.append(checks)
+            check = _call(ast.Attribute(_name("self"), checks.name, ast.Load()), [_name(name) for name, _ in info.params])
+            body.append(_stmt(ast.Expr(check)))
         for dim in sorted(info.used_dims):
             if dim in info.call_dims and dim not in self.model.init_dims:
                 param, axis = info.call_dims[dim]
@@ -58,12 +72,10 @@ class MethodLowerer:
                     self.site_keys[ref_id] = self.names.fresh(f"{base}_key")
                 names = [self.site_keys[ref_id] for ref_id, _ in sites]
                 split = _call(dotted("jax.random.split"), [_name("key"), ast.Constant(len(names))])
-                nones = ast.Tuple([ast.Constant(None)] * len(names), ast.Load())
-                value = ast.IfExp(ast.Compare(_name("key"), [ast.Is()], [ast.Constant(None)]), nones, split)
-                body.append(_stmt(_assign(names, value)))
+                body.append(_stmt(_assign(names, self.split_key("key", split, ast.Tuple([ast.Constant(None)] * len(names), ast.Load())))))
         exprs = ExprLowerer(self.owner, context="method", names=self.names, method=self)
         body.extend(exprs.block(node.body))
-        returns = self._return_annotation()
+        returns = deferred(self._return_annotation())
         return ir.Method(
             "__call__" if info.name == "forward" else info.name,
             tuple(args),
@@ -72,9 +84,14 @@ class MethodLowerer:
             docstring=node.docstring or self._docstring(),
         )
 
+    def split_key(self, key: str, split: ast.expr, nones: ast.expr) -> ast.expr:
+        """`split`, the keys made from `key`; guarded to give `nones` when `key` may be None."""
+        if self.sampler is not None:
+            return split
+        return ast.IfExp(ast.Compare(_name(key), [ast.Is()], [ast.Constant(None)]), nones, split)
+
     def _return_annotation(self) -> str:
-        value = self.info.returns
-        base = "tuple[" + ", ".join(["jax.Array"] * len(value.items)) + "]" if isinstance(value, TupleValue) else "jax.Array"
+        base = self.annotations.output(self.info.returns)
         return f"tuple[{base}, eqx.nn.State]" if self.info.stateful else base
 
     def _docstring(self) -> str:
@@ -83,7 +100,9 @@ class MethodLowerer:
         result = info.returns
         text = f"Maps {inputs or 'nothing'} to {result}." if not isinstance(result, TupleValue) else f"Maps {inputs or 'nothing'} to {', '.join(map(str, result.items))}."
         notes = []
-        if info.stochastic:
+        if self.sampler is not None:
+            notes.append(f"`key` drives the random parts; it is needed in inference mode too, as `{self.sampler}` samples on every call.")
+        elif info.stochastic:
             notes.append("`key` drives the random parts; it may be None in inference mode.")
         if info.stochastic or info.call_inference:
             notes.append("`inference`, when True or False, overrides the layers' own `inference` fields (which `eqx.nn.inference_mode` sets).")

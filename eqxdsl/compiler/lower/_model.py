@@ -25,19 +25,19 @@ from eqxdsl.compiler.lower._ast import (
     _table_ast,
     _tuple_of,
 )
+from eqxdsl.compiler.lower._axes import axes_attributes
 from eqxdsl.compiler.lower._expressions import ExprLowerer
+from eqxdsl.compiler.lower._input_checks import init_relation_checks
 from eqxdsl.compiler.lower._method import MethodLowerer
+from eqxdsl.compiler.lower._stacks import build_checks, per_copy_stack, variadic_rename
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.reserved import GENERATED_GLOBALS
 from eqxdsl.compiler.values import Static
 
 _SIMPLE_POSITIONAL = {"int", "float", "bool", "any", "module", "shape", "dtype"}
 
 
 _FN_ANNOTATION = "Callable[[jax.Array], jax.Array]"
-
-
-#: Module-level names of every generated file.
-_GENERATED_GLOBALS = frozenset({"jax", "jnp", "eqx", "Callable"})
 
 
 def _class_ref(layer) -> ast.expr:
@@ -63,17 +63,14 @@ def _static_annotation(value: Static) -> str:
 
 
 def _random_init(field_info: FieldInfo) -> bool:
-    init = field_info.init
-    if init is None:
-        return False
-    name = init.func.id if isinstance(init, s.Call) else init.id
-    return name not in ("zeros", "ones", "constant")
+    name = field_info.init_name
+    return name is not None and name not in ("zeros", "ones", "constant")
 
 
 def _needs_key(info: FieldInfo) -> bool:
     if info.kind in ("param", "buffer"):
         return _random_init(info)
-    return bool(info.layer.init_key)
+    return info.layer is not None and bool(info.layer.init_key)
 
 
 class ModelLowerer:
@@ -83,7 +80,7 @@ class ModelLowerer:
         self.resolved = model.resolved
         self.hyper_names = {h.name for h in model.hypers}
         # Module-level names (classes of this file, imports) are visible in every method.
-        self.module_names = set(checked.models) | set(checked.imported_models) | set(checked.python_classes) | _GENERATED_GLOBALS
+        self.module_names = set(checked.models) | set(checked.imported_models) | set(checked.python_classes) | GENERATED_GLOBALS
         taken = set(model.fields) | set(model.methods) | set(model.constants) | {h.name for h in model.hypers}
         self.method_names = Names(taken | set(model.init_dims))
         self.tuple_symbols = {
@@ -102,8 +99,8 @@ class ModelLowerer:
         for dim in model.init_dims:
             fields.append(ir.Field(dim, "int", static=True))
         methods: list[ir.Method] = []
-        for info in model.methods.values():
-            lowerer = MethodLowerer(self, info)
+        for method_info in model.methods.values():
+            lowerer = MethodLowerer(self, method_info)
             methods.append(lowerer.lower())
             methods.extend(lowerer.extra_methods)
         return ir.ModuleClass(
@@ -113,6 +110,7 @@ class ModelLowerer:
             init=self._init(),
             methods=tuple(methods),
             origin=model.node.pos.line,
+            attributes=axes_attributes(model),
         )
 
     def _field_annotation(self, info: FieldInfo) -> str:
@@ -127,7 +125,9 @@ class ModelLowerer:
     # -- __init__ ----------------------------------------------------------------------
 
     def _init_rename(self) -> dict[str, str]:
-        return {symbol: f"{hyper}[{index}]" for symbol, (hyper, index) in self.tuple_symbols.items()}
+        rename = {symbol: f"{hyper}[{index}]" for symbol, (hyper, index) in self.tuple_symbols.items()}
+        rename.update(variadic_rename(self.model))
+        return rename
 
     def _init(self) -> ir.Method:
         model = self.model
@@ -140,10 +140,11 @@ class ModelLowerer:
         args.append(ir.Arg("key", "jax.Array", kw_only=True))
         taken = {h.name for h in model.hypers} | set(model.constants) | set(model.init_dims) | {"key", "self"}
         names = Names(taken | self.module_names)
-        body: list[ir.Statement] = []
+        body: list[ir.Statement] = build_checks(self)
         exprs = ExprLowerer(self, context="init", names=names)
         for name, (node, _) in model.constants.items():
             body.append(_stmt(_assign(name, exprs.expr(node.value, [])), node.pos.line))
+        body.extend(init_relation_checks(self))
         keyed = [info for info in model.fields.values() if _needs_key(info)]
         key_names: dict[str, str] = {}
         if len(keyed) == 1:
@@ -187,12 +188,15 @@ class ModelLowerer:
     def _field_value(self, info: FieldInfo, key: str | None, exprs: ExprLowerer) -> ast.expr:
         if info.kind in ("param", "buffer"):
             return self._param_value(info, key, exprs)
+        if info.kind == "stack" and info.targets:
+            return per_copy_stack(self, info, key, exprs)
         if info.kind == "stack":
             return self._stack_value(info, key, exprs)
         return self._construct(info, info.inferred or {}, _name(key) if key else None, exprs)
 
-    def _construct(self, info: FieldInfo, inferred: dict, key: ast.expr | None, exprs: ExprLowerer) -> ast.expr:
+    def _construct(self, info: FieldInfo, inferred: dict, key: ast.expr | None, exprs: ExprLowerer) -> ast.Call:
         layer = info.layer
+        assert layer is not None and info.call is not None  # a layer or a stack, built by a call
         values: dict[str, ast.expr] = {}
         for name, (_, node) in info.given.items():
             values[name] = self._argument_ast(layer, name, node, exprs)
@@ -230,6 +234,7 @@ class ModelLowerer:
     def _nested_layer(self, node: s.Call, exprs: ExprLowerer) -> ast.expr:
         from eqxdsl.compiler.library.layers import LAYERS
 
+        assert isinstance(node.func, s.Name)  # check accepts only a layer's name here
         layer = LAYERS[node.func.id]
         positional = _positional(layer)
         args = [self._argument_ast(layer, p.name, a, exprs) for p, a in zip(positional, node.args)]
@@ -240,6 +245,7 @@ class ModelLowerer:
 
     def _stack_value(self, info: FieldInfo, key: str | None, exprs: ExprLowerer) -> ast.expr:
         rename = self._init_rename()
+        assert info.count is not None and info.layer is not None  # a stack
         count = _dim_ast(info.count, rename)
         first = info.inferred or {}
         rest = info.inferred_rest
@@ -252,11 +258,12 @@ class ModelLowerer:
         index_name = exprs.names.scoped("i") if differing else None
         key_name = exprs.names.scoped("k") if key else None
         if differing:
+            assert index_name is not None
             merged = dict(first)
             copy = {}
             for name, (a, b) in differing.items():
                 copy[name] = ast.IfExp(ast.Compare(_name(index_name), [ast.Eq()], [ast.Constant(0)]), _table_ast(a, rename), _table_ast(b, rename))
-            constructed = self._construct(info, merged, _name(key_name) if key else None, exprs)
+            constructed = self._construct(info, merged, _name(key_name) if key_name is not None else None, exprs)
             for keyword_node in constructed.keywords:
                 if keyword_node.arg in copy:
                     keyword_node.value = copy[keyword_node.arg]
@@ -267,15 +274,17 @@ class ModelLowerer:
                     constructed.args[index] = copy[name]
             element = constructed
         else:
-            element = self._construct(info, first, _name(key_name) if key else None, exprs)
+            element = self._construct(info, first, _name(key_name) if key_name is not None else None, exprs)
         if info.scan:
             source = _call(dotted("jax.random.split"), [_name(key), count]) if key else _call(dotted("jnp.arange"), [count])
-            arg = key_name if key else exprs.names.scoped("_")
+            arg = key_name if key_name is not None else exprs.names.scoped("_")
             lam = ast.Lambda(ast.arguments([], [ast.arg(arg)], None, [], [], None, []), element)
             return _call(_call(dotted("eqx.filter_vmap"), [lam]), [source])
-        if key:
+        target: ast.expr
+        iterator: ast.expr
+        if key and key_name is not None:
             keys = _call(dotted("jax.random.split"), [_name(key), count])
-            if differing:
+            if differing and index_name is not None:
                 target = ast.Tuple([ast.Name(index_name, ast.Store()), ast.Name(key_name, ast.Store())], ast.Store())
                 iterator = _call(_name("enumerate"), [keys])
             else:
@@ -290,10 +299,11 @@ class ModelLowerer:
     def _param_value(self, info: FieldInfo, key: str | None, exprs: ExprLowerer) -> ast.expr:
         rename = self._init_rename()
         tensor = info.tensor
+        assert tensor is not None  # a parameter or a buffer has a type
         shape = _tuple_of(tensor.shape, rename)
         dtype = dtype_ast(tensor.dtype)
         init = info.init
-        name = "zeros" if init is None else (init.func.id if isinstance(init, s.Call) else init.id)
+        name = info.init_name or "zeros"
         spec = INITIALISERS[name]
         values: dict[str, ast.expr] = {}
         if isinstance(init, s.Call):

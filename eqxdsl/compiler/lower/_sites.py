@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from eqxdsl.compiler.check.checked import CallRef
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import iter_children
 
 
 def key_sites(body, resolved) -> Iterator[tuple[int, str]]:
@@ -19,8 +20,8 @@ def key_sites(body, resolved) -> Iterator[tuple[int, str]]:
             yield id(node), base
 
 
-def walk_nodes(obj) -> Iterator[s.Node]:
-    """Every node under `obj` in source order (pre-order, fields in declaration order)."""
+def walk_nodes(obj: s.Node | tuple) -> Iterator[s.Node]:
+    """Every node under `obj` in the order it runs: pre-order, but a call after its arguments."""
     if isinstance(obj, tuple):
         for item in obj:
             yield from walk_nodes(item)
@@ -41,6 +42,5 @@ def walk_nodes(obj) -> Iterator[s.Node]:
             yield obj
             return
         yield obj
-        for name, value in vars(obj).items():
-            if name != "pos":
-                yield from walk_nodes(value)
+        for child in iter_children(obj):
+            yield from walk_nodes(child)

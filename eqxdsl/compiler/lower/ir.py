@@ -58,7 +58,6 @@ class Method:
     body: tuple[Statement, ...]
     returns: str | None = None
     docstring: str | None = None
-    decorators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,8 +74,22 @@ class Field:
 
 
 @dataclass(frozen=True)
+class ClassAttribute:
+    """A plain class attribute (not a field), such as the `__logical_axes__` table.
+
+    `value` is its value as source text.
+    """
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
 class ModuleClass:
-    """One generated `eqx.Module` subclass, from one `model` of the spec."""
+    """One generated `eqx.Module` subclass, from one `model` of the spec.
+
+    `attributes` are class attributes written before the fields.
+    """
 
     name: str
     docstring: str | None
@@ -84,6 +97,22 @@ class ModuleClass:
     init: Method
     methods: tuple[Method, ...]
     origin: int | None = None
+    attributes: tuple[ClassAttribute, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArrayTypes:
+    """How a generated module imports the jaxtyping names its annotations use.
+
+    Attributes:
+        checker_import: `from jaxtyping import Array, Float`: what type checkers (and readers) see.
+        runtime_import: the import run instead when the module runs (stand-ins that
+            import jaxtyping only when a checker reads an annotation), or None
+            when `checker_import` itself is run.
+    """
+
+    checker_import: str
+    runtime_import: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +127,19 @@ class ModuleFile:
         imports: import statements beyond the standard three (jax, jax.numpy
             and the runtime): models imported from other specs or Python.
         classes: the generated classes, in the order of the spec.
+        beside: assignments binding names from modules beside this one,
+            loaded from their files (`MLP = _import_beside("mlp").MLP`); when
+            there are any, the module defines `_import_beside`.
+        target: the target's name, shown in the header unless it is the default.
+        runtime_import: the import of the library used as `eqx`.
+        array_types: the import of the names of the shape annotations; None when none is used.
     """
 
     source_name: str
     source_sha256: str
     imports: tuple[str, ...]
     classes: tuple[ModuleClass, ...]
+    beside: tuple[str, ...] = ()
+    target: str = "eqxdsl"
+    runtime_import: str = "import eqxdsl.runtime as eqx"
+    array_types: ArrayTypes | None = None

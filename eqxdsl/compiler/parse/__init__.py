@@ -5,7 +5,8 @@ indentation-aware lexer and turns the parse tree into the frozen dataclasses
 of `syntax` (every node carries its source position). Syntax errors become a
 `CompileError` with one located diagnostic. `syntax` is the stage's output
 contract: the only module of this package that later stages import, besides
-`parse_spec` itself.
+`parse_spec` itself and `walk`, the one traversal of syntax every stage uses
+(`iter_children`, `walk`, and `handler` for `<prefix><ClassName>` dispatch).
 """
 
 from eqxdsl.compiler.parse import syntax

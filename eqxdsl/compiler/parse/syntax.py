@@ -61,7 +61,7 @@ class ListExpr(Node):
 
 @dataclass(frozen=True)
 class BinOp(Node):
-    """`left op right` with op one of `+ - * / // % @ **`."""
+    """`left op right` with op one of `+ - * / // % @ **` or the elementwise logic `& |`."""
 
     op: str
     left: Expr
@@ -70,7 +70,7 @@ class BinOp(Node):
 
 @dataclass(frozen=True)
 class UnaryOp(Node):
-    """`op operand` with op one of `+ - not`."""
+    """`op operand` with op one of `+ - ~ not`."""
 
     op: str
     operand: Expr
@@ -235,11 +235,16 @@ class Return(Node):
 
 @dataclass(frozen=True)
 class For(Node):
-    """`for target in iter:` over a repeated stack or over an array's leading axis."""
+    """`for target in iter:` over a repeated stack or over an array's leading axis.
+
+    `for a, b in zip(s, t):` unpacks: `targets` holds every name (`target` is the first);
+    a loop over one name has `targets == (target,)`.
+    """
 
     target: Name
     iter: Expr
     body: tuple[Stmt, ...]
+    targets: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,15 @@ class Pass(Node):
     """`pass`."""
 
 
-Stmt = Union[Assign, AugAssign, Return, For, If, Pass]
+@dataclass(frozen=True)
+class Append(Node):
+    """`outputs.append(value)` in a loop over an array: `outputs` (made by `outputs = []`) collects every step's value."""
+
+    target: Name
+    value: Expr
+
+
+Stmt = Union[Assign, AugAssign, Return, For, If, Pass, Append]
 
 
 # ---- model items ------------------------------------------------------------
@@ -280,6 +293,14 @@ class InputDecl(Node):
 
 
 @dataclass(frozen=True)
+class ModelAssert(Node):
+    """`assert dim % heads == 0, "message"`: a relation between sizes that the model requires."""
+
+    test: Expr
+    message: str | None
+
+
+@dataclass(frozen=True)
 class Definition(Node):
     """`name = value`: a layer (value calls a layer or model) or a computed constant."""
 
@@ -289,12 +310,18 @@ class Definition(Node):
 
 @dataclass(frozen=True)
 class RepeatDef(Node):
-    """`name = repeat count: Layer(...)`, or `repeat count scan:` for stacked parameters."""
+    """`name = repeat count: Layer(...)`, or `repeat count scan:` for stacked parameters.
+
+    `name = repeat w, s in zip(widths, strides): Layer(w, stride=s)` builds one copy per
+    element: `targets` are the loop names each copy's constructor may read, and `count`
+    is what they run over (`range(n)`, a tuple, `zip(...)` or `enumerate(...)`).
+    """
 
     name: str
     count: Expr
     scan: bool
     layer: Expr
+    targets: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -344,7 +371,27 @@ class Method(Node):
     body: tuple[Stmt, ...]
 
 
-ModelItem = Union[InputDecl, Definition, RepeatDef, ParamDef, FrozenDef, ModelIf, Method]
+@dataclass(frozen=True)
+class AxesEntry(Node):
+    """`embed.weight: ("vocab", "embed")`: logical axis names for the arrays at a dotted path.
+
+    `path` is the path's segments (`("mlp", "hidden", "*", "weight")`); `path_pos`
+    is the span of the path, `names` the expression after the colon.
+    """
+
+    path: tuple[str, ...]
+    path_pos: Pos
+    names: Expr
+
+
+@dataclass(frozen=True)
+class AxesBlock(Node):
+    """`axes:` and its entries: how the model's arrays, inputs and stacks name their axes."""
+
+    entries: tuple[AxesEntry, ...]
+
+
+ModelItem = Union[InputDecl, ModelAssert, Definition, RepeatDef, ParamDef, FrozenDef, ModelIf, Method, AxesBlock]
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ import functools
 import keyword
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from eqxdsl.compiler.diagnostics import resource_dir
 from eqxdsl.compiler.lower import ir
+from eqxdsl.compiler.reserved import FORBIDDEN_NAMES
 
 if TYPE_CHECKING:
     import jinja2
@@ -32,8 +33,6 @@ LINE_LENGTH = 88
 _TEMPLATE = "module.py.j2"
 _HEXDIGEST = re.compile(r"[0-9a-f]{64}")
 _SIMPLE_STATEMENTS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Pass, ast.Raise, ast.Assert)
-# Generated code never needs these; finding one means code was smuggled in.
-_FORBIDDEN_NAMES = frozenset({"eval", "exec", "compile", "__import__", "breakpoint", "globals", "locals"})
 
 
 class InternalCompilerError(Exception):
@@ -55,19 +54,32 @@ def _ident(name: object) -> str:
     return name
 
 
-def _parse_one(code: object, mode: str, what: str) -> ast.AST:
+def _one_line(code: object, what: str) -> str:
+    """`code`, checked to be one line of text."""
     if not isinstance(code, str) or "\n" in code or "\r" in code:
         raise InternalCompilerError(f"{what} must be one line of text, got {code!r}")
+    return code
+
+
+def _parse_one(code: object, mode: Literal["exec", "eval"], what: str) -> tuple[str, ast.AST]:
+    """`code` and its syntax tree, checked to be one line of valid Python."""
+    text = _one_line(code, what)
     try:
-        return ast.parse(code, mode=mode)
+        return text, ast.parse(text, mode=mode)
     except SyntaxError as error:
-        raise InternalCompilerError(f"{what} is not valid Python: {code!r} ({error.msg})") from None
+        raise InternalCompilerError(f"{what} is not valid Python: {text!r} ({error.msg})") from None
+
+
+def _statements(code: object, what: str) -> tuple[str, list[ast.stmt]]:
+    """`code` and the statements it parses to, checked to be one line of valid Python."""
+    text, tree = _parse_one(code, "exec", what)
+    assert isinstance(tree, ast.Module)
+    return text, tree.body
 
 
 def _expr(code: object) -> str:
     """An expression (an annotation, a default, a decorator), checked to parse as one."""
-    _parse_one(code, "eval", "an expression")
-    return code
+    return _parse_one(code, "eval", "an expression")[0]
 
 
 def _stmt(code: object, body: tuple) -> str:
@@ -83,24 +95,24 @@ def _stmt(code: object, body: tuple) -> str:
             return code
         # `elif <test>:` is checked as the `if <test>:` it continues.
         probe = code[2:] if code.startswith("elif ") else code
-        tree = _parse_one(probe + " pass", "exec", "a compound statement")
+        _, statements = _statements(probe + " pass", "a compound statement")
         compound = (ast.For, ast.If, ast.With, ast.While)
-        header = tree.body[0] if len(tree.body) == 1 else None
+        header = statements[0] if len(statements) == 1 else None
         if not isinstance(header, compound) or len(header.body) != 1 or not isinstance(header.body[0], ast.Pass) or getattr(header, "orelse", None):
             raise InternalCompilerError(f"not a for/if/elif/else/with/while header: {code!r}")
         return code
-    tree = _parse_one(code, "exec", "a statement")
-    if len(tree.body) != 1 or not isinstance(tree.body[0], _SIMPLE_STATEMENTS):
-        raise InternalCompilerError(f"not one simple statement (assignment, expression, return, ...): {code!r}")
-    return code
+    text, statements = _statements(code, "a statement")
+    if len(statements) != 1 or not isinstance(statements[0], _SIMPLE_STATEMENTS):
+        raise InternalCompilerError(f"not one simple statement (assignment, expression, return, ...): {text!r}")
+    return text
 
 
 def _import_line(code: object) -> str:
     """An import statement of another spec's module or a Python class."""
-    tree = _parse_one(code, "exec", "an import")
-    if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.Import, ast.ImportFrom)):
-        raise InternalCompilerError(f"not an import statement: {code!r}")
-    return code
+    text, statements = _statements(code, "an import")
+    if len(statements) != 1 or not isinstance(statements[0], (ast.Import, ast.ImportFrom)):
+        raise InternalCompilerError(f"not an import statement: {text!r}")
+    return text
 
 
 def _comment(text: object) -> str:
@@ -237,6 +249,7 @@ def render_module(module: ir.ModuleFile) -> str:
     except SyntaxError as error:
         raise InternalCompilerError(f"generated code does not compile: {error}") from None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in _FORBIDDEN_NAMES:
+        # Generated code never calls these; finding one means code was smuggled in.
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             raise InternalCompilerError(f"generated code uses {node.id!r} (line {node.lineno}), which eqxdsl never emits")
     return formatted

@@ -43,21 +43,17 @@ included) are all reported with the path, by `annotated_arrays`.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.tree_util as jtu
 
+from ...sharding_rules import Annotation, LogicalAxes, Path, ShardingProblem, join_annotations, path_name, raise_problems
 from .._filters import is_array
 from .._module import Module
-from ._errors import ShardingProblem, raise_problems
-from ._rules import LogicalAxes
 
-__all__ = ["annotated_arrays", "is_array_leaf", "path_name"]
-
-Path = tuple[str, ...]
+__all__ = ["annotated_arrays", "is_array_leaf", "key_path", "path_name"]
 
 
 def is_array_leaf(leaf: Any) -> bool:
@@ -77,30 +73,14 @@ def key_path(keys: tuple[Any, ...]) -> Path:
     return tuple(_segment(key) for key in keys)
 
 
-def path_name(path: Path) -> str:
-    """A path as its dotted name; `<root>` for the tree itself."""
-    return ".".join(path) or "<root>"
-
-
-class _Entry(NamedTuple):
-    pattern: Path  # from the root of the whole tree
-    axes: Any
-    where: str
-
-
-class _Annotation(NamedTuple):
-    stacks: list[_Entry]  # entries naming a subtree above the array
-    own: list[_Entry]  # entries naming the array itself
-
-
 def _is_module(x: Any) -> bool:
     return isinstance(x, Module)
 
 
-def _tables(tree: Any) -> tuple[list[_Entry], list[ShardingProblem]]:
+def _tables(tree: Any) -> tuple[list[Annotation], list[ShardingProblem]]:
     """Every entry of every `__logical_axes__` in `tree`, with its absolute pattern,
     and the tables that are not dicts."""
-    entries: list[_Entry] = []
+    entries: list[Annotation] = []
     problems: list[ShardingProblem] = []
     pending: list[tuple[Path, Any]] = [((), tree)]
     while pending:
@@ -110,27 +90,19 @@ def _tables(tree: Any) -> tuple[list[_Entry], list[ShardingProblem]]:
             table = getattr(cls, "__logical_axes__", None) or {}
             if not isinstance(table, Mapping):
                 problems.append(ShardingProblem(
-                    f"{cls.__qualname__}.__logical_axes__", f"must be a dict of paths to axes, got {table!r}"
+                    f"{cls.__qualname__}.__logical_axes__", f"must be a dict of paths to axes, got {table!r}", "malformed"
                 ))
                 table = {}
             for key, axes in table.items():
                 where = f"{cls.__qualname__}.__logical_axes__[{key!r}]"
                 if path:
                     where += f" (the {cls.__qualname__} at {path_name(path)!r})"
-                entries.append(_Entry(path + tuple(str(key).split(".")), axes, where))
+                entries.append(Annotation(path + tuple(str(key).split(".")), axes, where))
             children = jtu.tree_flatten_with_path(node, is_leaf=lambda x, n=node: x is not n and _is_module(x))[0]
         else:
             children = jtu.tree_flatten_with_path(node, is_leaf=_is_module)[0]
         pending += [(path + key_path(keys), child) for keys, child in children if _is_module(child)]
     return entries, problems
-
-
-def _matches(pattern: Path, path: Path) -> bool:
-    return all(want in ("*", have) for want, have in zip(pattern, path))
-
-
-def _valid_axes(axes: Any) -> bool:
-    return isinstance(axes, tuple) and all(name is None or isinstance(name, str) for name in axes)
 
 
 def annotated_arrays(tree: Any) -> dict[str, tuple[tuple[int, ...], LogicalAxes | None]]:
@@ -154,62 +126,6 @@ def annotated_arrays(tree: Any) -> dict[str, tuple[tuple[int, ...], LogicalAxes 
         if is_array_leaf(leaf)
     }
     entries, problems = _tables(tree)
-    found: dict[Path, _Annotation] = {}
-    for entry in entries:
-        if not _valid_axes(entry.axes):
-            problems.append(ShardingProblem(
-                entry.where, f"must be a tuple of logical axis names or None, got {entry.axes!r}"
-            ))
-            continue
-        matched = False
-        for path in arrays:
-            if len(entry.pattern) <= len(path) and _matches(entry.pattern, path):
-                annotation = found.setdefault(path, _Annotation([], []))
-                (annotation.own if len(entry.pattern) == len(path) else annotation.stacks).append(entry)
-                matched = True
-        if not matched:
-            problems.append(_no_match(entry, arrays))
-    result: dict[str, tuple[tuple[int, ...], LogicalAxes | None]] = {}
-    for path, shape in arrays.items():
-        name = path_name(path)
-        annotation = found.get(path)
-        if annotation is None:
-            result[name] = (shape, None)
-            continue
-        stacks = sorted(annotation.stacks, key=lambda entry: len(entry.pattern))
-        twice = annotation.own if len(annotation.own) > 1 else _same_depth(stacks)
-        if twice:
-            problems.append(ShardingProblem(name, "annotated twice: by " + " and by ".join(e.where for e in twice)))
-            continue
-        leading = tuple(name for entry in stacks for name in entry.axes)
-        if annotation.own:
-            axes = leading + annotation.own[0].axes
-        else:
-            axes = leading + (None,) * max(len(shape) - len(leading), 0)
-        if len(axes) != len(shape):
-            sources = ", ".join(entry.where for entry in stacks + annotation.own)
-            problems.append(ShardingProblem(
-                name,
-                f"{len(axes)} logical axis names {axes!r} for an array of rank {len(shape)} "
-                f"(shape {shape}), from {sources}",
-            ))
-            continue
-        result[name] = (shape, axes)
-    raise_problems(problems)
-    return result
-
-
-def _same_depth(stacks: list[_Entry]) -> list[_Entry]:
-    """Two stack annotations of the same subtree, if any."""
-    for first, second in zip(stacks, stacks[1:]):
-        if len(first.pattern) == len(second.pattern):
-            return [first, second]
-    return []
-
-
-def _no_match(entry: _Entry, arrays: dict[Path, tuple[int, ...]]) -> ShardingProblem:
-    wanted = ".".join(entry.pattern)
-    candidates = sorted({".".join(path[: len(entry.pattern)]) for path in arrays})
-    close = difflib.get_close_matches(wanted, candidates, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return ShardingProblem(entry.where, f"{wanted!r} matches no array of the model (was it renamed?){hint}")
+    joined, found = join_annotations(arrays, entries)
+    raise_problems(problems + found)
+    return {path_name(path): (arrays[path], axes.axes) for path, axes in joined.items()}

@@ -8,10 +8,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
-from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from ._errors import ShardingProblem, raise_problems
-from ._rules import Rules, RuleTable, parse_rules, resolve_axes
+from ...sharding_rules import Rules, RuleTable, ShardingProblem, parse_rules, raise_problems, resolve_axes
 
 __all__ = ["auto_axes_mesh", "from_process_local_data", "logical_sharding", "with_logical_constraint"]
 
@@ -72,9 +71,9 @@ def logical_sharding(mesh: Mesh, rules: Rules) -> Iterator[Mesh]:
 
 
 def _sharding_for(where: str, shape: Sequence[int | None], axes: Sequence[str | None], active: _Active) -> NamedSharding:
-    spec, problems = resolve_axes(where, shape, axes, active.table, dict(active.mesh.shape))
+    entries, problems = resolve_axes(where, shape, axes, active.table, dict(active.mesh.shape))
     raise_problems(problems)
-    return NamedSharding(active.mesh, spec)
+    return NamedSharding(active.mesh, PartitionSpec(*entries))
 
 
 def with_logical_constraint(x: jax.Array, axes: Sequence[str | None]) -> jax.Array:
@@ -133,7 +132,7 @@ def from_process_local_data(
     active = _active.get()
     where = f"input of local shape {tuple(local_data.shape)}"
     if active is None:
-        raise_problems([ShardingProblem(where, "no mesh and rules: call it under `with logical_sharding(mesh, rules):`")])
+        raise_problems([ShardingProblem(where, "no mesh and rules: call it under `with logical_sharding(mesh, rules):`", "no_mesh")])
     shape = global_shape if global_shape is not None else (None,) * len(local_data.shape)
     sharding = _sharding_for(where, shape, axes, active)
     return jax.make_array_from_process_local_data(sharding, local_data, global_shape)

@@ -1,171 +1,18 @@
-"""Rules from logical axis names to mesh axes, and the check of annotated arrays against them.
+"""`check_sharding`: the check of annotated arrays against rules and mesh sizes, as `PartitionSpec`s.
 
-Everything here is pure Python on shapes and names: no devices, no arrays. A
-compiler can call `check_sharding` on the literal sizes of a spec, and the
-runtime calls it on a model's real shapes and a real mesh.
+The check itself is pure Python, shared with the compiler (`eqxdsl.sharding_rules`);
+this module only turns its result into `jax.sharding.PartitionSpec`s.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping, Sequence
-from typing import Union
 
 from jax.sharding import PartitionSpec
 
-from ._errors import ShardingProblem, raise_problems
+from ...sharding_rules import LogicalAxes, Rules, Shape, resolve_sharding
 
 __all__ = ["check_sharding", "LogicalAxes", "Rules"]
-
-LogicalAxes = tuple[Union[str, None], ...]
-"""One logical axis name per array axis; `None` for an axis that is never sharded."""
-
-MeshAxes = Union[str, tuple[str, ...], None]
-"""What a rule maps a logical name to: a mesh axis, several (sharded over their
-product, major to minor), or `None` (replicated)."""
-
-Rules = Union[Sequence[tuple[str, MeshAxes]], Mapping[str, MeshAxes]]
-"""`(logical name, mesh axes)` pairs, e.g. `(("batch", "data"), ("embed", None),
-("heads", "model"))`, or a dict of them."""
-
-Shape = Sequence[Union[int, None]]
-"""An array's shape; `None` for a size not known yet (its divisibility is not checked)."""
-
-RuleTable = dict[str, tuple[str, ...]]
-
-
-def format_mesh_axes(axes: tuple[str, ...]) -> str:
-    if not axes:
-        return "None (replicated)"
-    return repr(axes[0]) if len(axes) == 1 else repr(axes)
-
-
-def _as_mesh_axes(target: object) -> tuple[str, ...] | None:
-    """A rule's target as a tuple of mesh axis names; None when it is malformed."""
-    if target is None:
-        return ()
-    if isinstance(target, str):
-        return (target,)
-    if isinstance(target, (tuple, list)) and all(isinstance(axis, str) for axis in target):
-        return tuple(target)
-    return None
-
-
-def parse_rules(
-    rules: Rules, mesh_axis_sizes: Mapping[str, int] | None
-) -> tuple[RuleTable, dict[str, int], list[ShardingProblem]]:
-    """Validate `rules` (against the mesh's axis names when known).
-
-    Returns:
-        `(table, index, problems)`: logical name -> mesh axes; logical name ->
-        position of its rule; what is wrong with the rules.
-    """
-    pairs = list(rules.items()) if isinstance(rules, Mapping) else list(rules)
-    table: RuleTable = {}
-    index: dict[str, int] = {}
-    problems: list[ShardingProblem] = []
-    for position, rule in enumerate(pairs):
-        where = f"rules[{position}]"
-        if not (isinstance(rule, (tuple, list)) and len(rule) == 2 and isinstance(rule[0], str)):
-            problems.append(ShardingProblem(where, f"a rule is a pair (logical name, mesh axes), got {rule!r}"))
-            continue
-        name, target = rule
-        axes = _as_mesh_axes(target)
-        if axes is None:
-            problems.append(ShardingProblem(
-                where, f"{name!r} must map to a mesh axis name, a tuple of them or None, got {target!r}"
-            ))
-            continue
-        repeated = sorted({axis for axis in axes if axes.count(axis) > 1})
-        if repeated:
-            problems.append(ShardingProblem(where, f"{name!r} names mesh axis {repeated[0]!r} twice"))
-        if mesh_axis_sizes is not None:
-            for axis in axes:
-                if axis not in mesh_axis_sizes:
-                    problems.append(ShardingProblem(
-                        where,
-                        f"{name!r} maps to mesh axis {axis!r}, which the mesh does not have "
-                        f"(its axes: {', '.join(map(repr, mesh_axis_sizes)) or 'none'})",
-                    ))
-        if name in table:
-            if table[name] != axes:
-                problems.append(ShardingProblem(
-                    where,
-                    f"conflicting rules for {name!r}: rules[{index[name]}] maps it to "
-                    f"{format_mesh_axes(table[name])}, this one to {format_mesh_axes(axes)}",
-                ))
-            continue
-        table[name] = axes
-        index[name] = position
-    return table, index, problems
-
-
-def _divisor_description(mesh_axes: tuple[str, ...], mesh_axis_sizes: Mapping[str, int]) -> str:
-    sizes = [mesh_axis_sizes[axis] for axis in mesh_axes]
-    if len(mesh_axes) == 1:
-        return f"mesh axis {mesh_axes[0]!r} of size {sizes[0]}"
-    names = " x ".join(map(repr, mesh_axes))
-    return f"mesh axes {names} of sizes {' x '.join(map(str, sizes))} = {math.prod(sizes)}"
-
-
-def resolve_axes(
-    where: str,
-    shape: Shape,
-    axes: Sequence[str | None],
-    table: RuleTable,
-    mesh_axis_sizes: Mapping[str, int] | None,
-) -> tuple[PartitionSpec, list[ShardingProblem]]:
-    """The `PartitionSpec` of one array from its logical axes, and what is wrong with them.
-
-    Args:
-        where: the array's path, for the problems.
-        shape: its shape (sizes may be None when unknown).
-        axes: one logical name (or None) per axis.
-        table: the parsed rules.
-        mesh_axis_sizes: mesh axis -> size, or None to skip divisibility.
-
-    Returns:
-        `(spec, problems)`; `spec` has one entry per axis.
-    """
-    if not isinstance(axes, (tuple, list)) or not all(name is None or isinstance(name, str) for name in axes):
-        return PartitionSpec(), [ShardingProblem(where, f"logical axes must be a tuple of names or None, got {axes!r}")]
-    if len(axes) != len(shape):
-        return PartitionSpec(), [ShardingProblem(
-            where,
-            f"{len(axes)} logical axis names {tuple(axes)!r} for an array of rank {len(shape)} "
-            f"(shape {tuple(shape)})",
-        )]
-    problems: list[ShardingProblem] = []
-    entries: list[MeshAxes] = []
-    sharded_by: dict[str, tuple[int, str]] = {}
-    for dim, (name, size) in enumerate(zip(axes, shape)):
-        mesh_axes = () if name is None else table.get(name)
-        if mesh_axes is None:
-            known = ", ".join(map(repr, sorted(table))) or "nothing"
-            problems.append(ShardingProblem(
-                where, f"unknown logical axis name {name!r} (axis {dim}); the rules name {known}"
-            ))
-            mesh_axes = ()
-        for axis in mesh_axes:
-            if axis in sharded_by:
-                first_dim, first_name = sharded_by[axis]
-                problems.append(ShardingProblem(
-                    where,
-                    f"mesh axis {axis!r} would shard two axes: axis {first_dim} ({first_name!r}) "
-                    f"and axis {dim} ({name!r})",
-                ))
-            else:
-                sharded_by[axis] = (dim, name)
-        if mesh_axes and size is not None and mesh_axis_sizes is not None and all(a in mesh_axis_sizes for a in mesh_axes):
-            parts = math.prod(mesh_axis_sizes[axis] for axis in mesh_axes)
-            if size % parts:
-                problems.append(ShardingProblem(
-                    where,
-                    f"axis {dim} ({name!r}) has size {size}, which is not divisible by "
-                    f"{_divisor_description(mesh_axes, mesh_axis_sizes)}",
-                ))
-        entries.append(None if not mesh_axes else mesh_axes[0] if len(mesh_axes) == 1 else mesh_axes)
-    return PartitionSpec(*entries), problems
 
 
 def check_sharding(
@@ -199,28 +46,5 @@ def check_sharding(
             two axes of one array, a size not divisible by its mesh axes, and a
             rule that no annotation (nor `data_names`) uses.
     """
-    table, index, problems = parse_rules(rules, mesh_axis_sizes)
-    specs: dict[str, PartitionSpec] = {}
-    used: set[str] = set()
-    for path, (shape, axes) in arrays.items():
-        if axes is None:
-            specs[path] = PartitionSpec()
-            continue
-        specs[path], found = resolve_axes(path, shape, axes, table, mesh_axis_sizes)
-        problems += found
-        if isinstance(axes, (tuple, list)):
-            used.update(name for name in axes if isinstance(name, str))
-    for name in data_names:
-        if name not in table:
-            problems.append(ShardingProblem("data_names", f"{name!r} has no rule"))
-    used.update(data_names)
-    for name, position in index.items():
-        if name not in used:
-            problems.append(ShardingProblem(
-                f"rules[{position}]",
-                f"the rule {name!r} -> {format_mesh_axes(table[name])} matches no annotation: no parameter "
-                f"has an axis named {name!r} (fix the annotation meant to use it, remove the rule, "
-                f"or list it in data_names= if it names an input or activation axis)",
-            ))
-    raise_problems(problems)
-    return specs
+    specs = resolve_sharding(arrays, rules, mesh_axis_sizes, data_names=data_names)
+    return {path: PartitionSpec(*entries) for path, entries in specs.items()}

@@ -6,11 +6,13 @@ call's inputs, `output` gives the result type), its array attributes and the
 runtime class it becomes.
 """
 
+from eqxdsl.compiler.library.layers._costs import COSTS, ITEMSIZE, Holdings, LayerCost, einsum_macs, matmul_macs
 from eqxdsl.compiler.library.layers._row import (
     ARG_KINDS,
     REQUIRED,
     BoundLayer,
     LayerArg,
+    LayerArgKind,
     LayerInfo,
     LayerShapeError,
     suggest,
@@ -19,11 +21,18 @@ from eqxdsl.compiler.library.layers._table import LAYERS, NOT_LAYERS
 
 __all__ = [
     "ARG_KINDS",
+    "COSTS",
+    "ITEMSIZE",
+    "Holdings",
+    "LayerCost",
+    "einsum_macs",
+    "matmul_macs",
     "LAYERS",
     "NOT_LAYERS",
     "REQUIRED",
     "BoundLayer",
     "LayerArg",
+    "LayerArgKind",
     "LayerInfo",
     "LayerShapeError",
     "suggest",

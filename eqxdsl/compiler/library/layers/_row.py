@@ -5,36 +5,28 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, get_args
 
-from eqxdsl.compiler.dims import TensorType
+from eqxdsl.compiler.dims import Dim, TensorType
+from eqxdsl.compiler.library._required import REQUIRED
+from eqxdsl.compiler.values import UnknownArray
 
+#: What a layer argument takes: see `LayerArg.kind`.
+LayerArgKind = Literal["int", "float", "bool", "str", "fn", "ints", "padding", "shape", "dtype", "module", "any"]
 
-class _Required:
-    """The type of `REQUIRED`, the default of an argument that has none."""
-
-    _instance: _Required | None = None
-
-    def __new__(cls) -> _Required:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-#: The default of a `LayerArg` that must be given (or inferred).
-REQUIRED = _Required()
-
-
-ARG_KINDS = frozenset({"int", "float", "bool", "str", "fn", "ints", "padding", "shape", "dtype", "module", "any"})
+ARG_KINDS: frozenset[str] = frozenset(get_args(LayerArgKind))
 
 
 LayerInput = TensorType | tuple
 
+#: An array a built layer holds: its type, or `UnknownArray` where the shape is not modelled.
+LayerArray = TensorType | UnknownArray
 
-Args = Mapping[str, object]
+
+#: A layer's arguments by name. Each value has the type its `LayerArg.kind` names (a `Dim`
+#: for "int", a tuple of `Dim`s for "ints", a `bool`, a `str`, ...): `check` has held every
+#: value to its kind before a rule reads it, which the row, not the type system, records.
+Args = Mapping[str, Any]
 
 
 class LayerShapeError(Exception):
@@ -43,12 +35,20 @@ class LayerShapeError(Exception):
     Attributes:
         message: what disagrees, naming the layer, the argument or axis and both sizes.
         hint: how to fix it, or None.
+        sizes: the two sizes that had to be equal but were not proven so, if that is the fault.
+        argument: the constructor argument or the keyword input of the call at
+            fault, by name, when the fault lies in one (the error is reported
+            there); None when it lies in the inputs' shapes.
     """
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(
+        self, message: str, hint: str | None = None, sizes: tuple[Dim, Dim] | None = None, argument: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.sizes = sizes
+        self.argument = argument
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class LayerArg:
     """
 
     name: str
-    kind: str
+    kind: LayerArgKind
     default: object = REQUIRED
     inferred: bool = False
     keyword_only: bool = False
@@ -94,7 +94,7 @@ InferFn = Callable[[Args, tuple], dict]
 
 OutputFn = Callable[[Args, tuple], "LayerInput"]
 #: `attributes(args)`: the array attributes a layer built with `args` has, by name.
-AttributeFn = Callable[[Args], Mapping[str, object]]
+AttributeFn = Callable[[Args], Mapping[str, "LayerArray"]]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,10 @@ class LayerInfo:
             (`UnknownArray` where the shape is not modelled); an attribute the
             built layer holds as None (a bias with `use_bias=False`) is absent.
             `args` as for `output`.
+        arrays: `arrays(args)` gives every array of the built layer by its
+            dotted path within it, with its type: what a spec's `axes:` block
+            may name. The `attributes` and, for a layer made of layers, theirs
+            (attention's `query_proj.weight`); None means `attributes`.
     """
 
     name: str
@@ -135,6 +139,11 @@ class LayerInfo:
     output: OutputFn = field(repr=False, compare=False)
     call_inference: bool = False
     attributes: AttributeFn = field(default=lambda args: {}, repr=False, compare=False)
+    arrays: AttributeFn | None = field(default=None, repr=False, compare=False)
+
+    def all_arrays(self, args: Args) -> Mapping[str, LayerArray]:
+        """Every array of the layer built with `args`, by dotted path (see `arrays`)."""
+        return (self.arrays or self.attributes)(args)
 
     def arg(self, name: str) -> LayerArg:
         """The argument called `name`; KeyError if the layer has none."""
@@ -148,12 +157,6 @@ class LayerInfo:
         full = {arg.name: arg.default for arg in self.args if not arg.required}
         full.update(args)
         return full
-
-
-class LayerValue(Protocol):
-    """A layer given as an argument to a wrapper layer: it maps input types to an output type."""
-
-    def output(self, inputs: tuple) -> LayerInput: ...
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ def layer(
     optional_inputs: tuple[str, ...] = (),
     call_inference: bool = False,
     attributes: AttributeFn | None = None,
+    arrays: AttributeFn | None = None,
 ) -> LayerInfo:
     """A LayerInfo whose `output` sees every argument: given, inferred or defaulted."""
     defaults = {arg.name: arg.default for arg in args if not arg.required}
@@ -207,8 +211,11 @@ def layer(
         full = {**defaults, **given, **infer_missing(given, layer_inputs)}
         return output(full, layer_inputs)
 
-    def complete_attributes(given: Args) -> Mapping[str, object]:
+    def complete_attributes(given: Args) -> Mapping[str, LayerArray]:
         return attributes({**defaults, **given}) if attributes is not None else {}
+
+    def complete_arrays(given: Args) -> Mapping[str, LayerArray]:
+        return arrays({**defaults, **given}) if arrays is not None else complete_attributes(given)
 
     return LayerInfo(
         name=name,
@@ -222,4 +229,5 @@ def layer(
         output=complete_output,
         call_inference=call_inference,
         attributes=complete_attributes,
+        arrays=complete_arrays,
     )

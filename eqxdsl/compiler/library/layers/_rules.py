@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eqxdsl.compiler.dims import Dim, TensorType
+from eqxdsl.compiler.dims import Dim, TensorType, proven_equal
 from eqxdsl.compiler.library.layers._row import (
     Args,
     LayerInput,
@@ -32,7 +32,7 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def _tensor(layer: str, value: object, what: str) -> TensorType:
+def _tensor(layer: str, value: LayerInput, what: str) -> TensorType:
     if not isinstance(value, TensorType):
         raise LayerShapeError(f"{layer} takes an array as {what}, got a tuple of {len(value)} values")
     return value
@@ -58,10 +58,10 @@ def _rank_exactly(layer: str, x: TensorType, rank: int, layout: str, what: str =
         )
 
 
-def _same_size(layer: str, got_what: str, got: Dim, expected_what: str, expected: object) -> None:
+def _same_size(layer: str, got_what: str, got: Dim, expected_what: str, expected: Dim | int) -> None:
     """Require `got == expected`: the size `got_what` (an axis) against `expected_what` (an argument)."""
     expected = Dim.of(expected)
-    if got == expected:
+    if proven_equal(got, expected):
         return
     hint = None
     if not got.definitely_differs(expected):
@@ -69,22 +69,18 @@ def _same_size(layer: str, got_what: str, got: Dim, expected_what: str, expected
             f"{got} and {expected} may be equal for some values, but the compiler cannot show that "
             "they always are; use the same name or expression for both"
         )
-    raise LayerShapeError(f"{layer}: {got_what} is {got}, but {expected_what} is {expected}", hint=hint)
-
-
-def _is_dim(value: object) -> bool:
-    return isinstance(value, Dim)
+    raise LayerShapeError(f"{layer}: {got_what} is {got}, but {expected_what} is {expected}", hint=hint, sizes=(got, expected))
 
 
 def _per_axis(layer: str, name: str, value: object, count: int) -> tuple[Dim, ...]:
     """An `"ints"` value as one `Dim` per spatial axis."""
-    if _is_dim(value):
+    if isinstance(value, Dim):
         return (value,) * count
     if isinstance(value, int) and not isinstance(value, bool):
         return (Dim.const(value),) * count
     if isinstance(value, tuple) and len(value) == count and all(isinstance(v, (Dim, int)) for v in value):
         return tuple(Dim.of(v) for v in value)
-    raise LayerShapeError(f"{layer}: {name} must be an int or {count} ints (one per spatial axis), got {_show(value)}")
+    raise LayerShapeError(f"{layer}: {name} must be an int or {count} ints (one per spatial axis), got {_show(value)}", argument=name)
 
 
 def _window_per_axis(layer: str, name: str, value: object, count: int) -> tuple[Dim, ...]:
@@ -92,7 +88,7 @@ def _window_per_axis(layer: str, name: str, value: object, count: int) -> tuple[
     sizes = _per_axis(layer, name, value, count)
     for size in sizes:
         if size.value is not None and size.value < 1:
-            raise LayerShapeError(f"{layer}: {name} must be at least 1 on every axis, got {_show(value)}")
+            raise LayerShapeError(f"{layer}: {name} must be at least 1 on every axis, got {_show(value)}", argument=name)
     return sizes
 
 
@@ -105,6 +101,7 @@ def _padding_pairs(layer: str, value: object, count: int) -> str | tuple[tuple[D
                 hint=f"did you mean {suggest(value.upper(), ('SAME', 'SAME_LOWER', 'VALID'))!r}?"
                 if suggest(value.upper(), ("SAME", "SAME_LOWER", "VALID"))
                 else None,
+                argument="padding",
             )
         return value.upper()
     if isinstance(value, tuple) and len(value) == count and all(isinstance(p, tuple) for p in value):
@@ -117,7 +114,8 @@ def _padding_pairs(layer: str, value: object, count: int) -> str | tuple[tuple[D
             pass
     raise LayerShapeError(
         f"{layer}: padding must be an int, {count} ints, {count} (lo, hi) pairs, "
-        f"or 'SAME', 'SAME_LOWER', 'VALID'; got {_show(value)}"
+        f"or 'SAME', 'SAME_LOWER', 'VALID'; got {_show(value)}",
+        argument="padding",
     )
 
 

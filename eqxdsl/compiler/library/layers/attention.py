@@ -6,11 +6,13 @@ from eqxdsl.compiler.dims import Dim, TensorType
 from eqxdsl.compiler.library.layers._row import (
     Args,
     LayerArg,
+    LayerArray,
     LayerInfo,
     LayerShapeError,
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
+    _attribute_dtype,
     _call,
     _rank_exactly,
     _result_dtype,
@@ -40,12 +42,18 @@ def _attention_infer(args: Args, inputs: tuple) -> dict:
     return inferred
 
 
+def _size_or(args: Args, name: str, default: Dim) -> Dim:
+    """The size argument `name`, or `default` when it is not given (None)."""
+    value = args.get(name)
+    return default if value is None else Dim.of(value)
+
+
 def _attention_output(args: Args, inputs: tuple) -> TensorType:
     layer, query, key, value = _attention_inputs(args, inputs)
     query_size = Dim.of(args["query_size"])
-    key_size = args.get("key_size") if args.get("key_size") is not None else query_size
-    value_size = args.get("value_size") if args.get("value_size") is not None else query_size
-    output_size = args.get("output_size") if args.get("output_size") is not None else query_size
+    key_size = _size_or(args, "key_size", query_size)
+    value_size = _size_or(args, "value_size", query_size)
+    output_size = _size_or(args, "output_size", query_size)
     _same_size(layer, f"axis 1 of the query {query}", query.shape[1], "query_size", query_size)
     _same_size(layer, f"axis 1 of the key {key}", key.shape[1], "key_size", key_size)
     _same_size(layer, f"axis 1 of the value {value}", value.shape[1], "value_size", value_size)
@@ -53,8 +61,8 @@ def _attention_output(args: Args, inputs: tuple) -> TensorType:
     if len(inputs) == 4 and inputs[3] is not None:
         mask = _tensor(layer, inputs[3], "its mask")
         if mask.dtype != "bool":
-            raise LayerShapeError(f"{layer} takes a boolean mask, got {mask}")
-        expected = (query.shape[0], key.shape[0])
+            raise LayerShapeError(f"{layer} takes a boolean mask, got {mask}", hint="a mask is bool: True where a query may attend to a key; build one by comparing, as in keep = tokens != pad; mask = keep[:, None] & keep[None, :]", argument="mask")
+        expected: tuple[Dim, ...] = (query.shape[0], key.shape[0])
         if mask.rank == 3:
             expected = (Dim.of(args["num_heads"]), *expected)
         if mask.rank != len(expected):
@@ -66,6 +74,33 @@ def _attention_output(args: Args, inputs: tuple) -> TensorType:
         for axis, (got, wanted, name) in enumerate(zip(mask.shape, expected, names)):
             _same_size(layer, f"axis {axis} of the mask {mask}", got, name, wanted)
     return TensorType(_result_dtype(layer, args, query), (query.shape[0], output_size))
+
+
+def _attention_arrays(args: Args) -> dict[str, LayerArray]:
+    """The weights (out, in) and biases (with `use_*_bias`) of the four projections, by dotted path."""
+    query_size = args.get("query_size")
+    heads = args.get("num_heads")
+    if not isinstance(query_size, Dim) or not isinstance(heads, Dim):
+        return {}
+
+    def size(name: str, default: Dim) -> Dim:
+        value = args.get(name)
+        return value if isinstance(value, Dim) else default
+
+    qk_size, vo_size = size("qk_size", query_size // heads), size("vo_size", query_size // heads)
+    projections = (
+        ("query_proj", query_size, heads * qk_size, "use_query_bias"),
+        ("key_proj", size("key_size", query_size), heads * qk_size, "use_key_bias"),
+        ("value_proj", size("value_size", query_size), heads * vo_size, "use_value_bias"),
+        ("output_proj", heads * vo_size, size("output_size", query_size), "use_output_bias"),
+    )
+    dtype = _attribute_dtype(args)
+    arrays: dict[str, LayerArray] = {}
+    for name, in_size, out_size, flag in projections:
+        arrays[f"{name}.weight"] = TensorType(dtype, (out_size, in_size))
+        if args[flag] is not False:
+            arrays[f"{name}.bias"] = TensorType(dtype, (out_size,))
+    return arrays
 
 
 #: The rows of this family, in the table's order.
@@ -95,5 +130,6 @@ ROWS: tuple[LayerInfo, ...] = (
         inputs=("query", "key_", "value"),
         optional_inputs=("mask",),
         init_key=True,
+        arrays=_attention_arrays,
     ),
 )

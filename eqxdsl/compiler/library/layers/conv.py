@@ -7,6 +7,7 @@ from eqxdsl.compiler.library.layers._row import (
     Args,
     InferFn,
     LayerArg,
+    LayerArray,
     LayerInfo,
     OutputFn,
     layer,
@@ -123,7 +124,7 @@ def _conv_layer(name: str, dims: int | None, transposed: bool) -> LayerInfo:
     )
 
 
-def _conv_attributes(args: Args) -> dict[str, object]:
+def _conv_attributes(args: Args) -> dict[str, LayerArray]:
     """`weight` and, with `use_bias`, `bias`; their shapes are not modelled."""
     if _size(args, "in_channels") is None or _size(args, "out_channels") is None:
         return {}

@@ -6,6 +6,7 @@ from eqxdsl.compiler.dims import Dim, TensorType
 from eqxdsl.compiler.library.layers._row import (
     Args,
     LayerArg,
+    LayerArray,
     LayerInfo,
     LayerShapeError,
     layer,
@@ -57,7 +58,7 @@ def _rotary_infer(args: Args, inputs: tuple) -> dict:
     return {"embedding_size": x.shape[1]}
 
 
-def _embedding_attributes(args: Args) -> dict[str, object]:
+def _embedding_attributes(args: Args) -> dict[str, LayerArray]:
     """`weight` (num_embeddings, embedding_size)."""
     count, size = _size(args, "num_embeddings"), _size(args, "embedding_size")
     if count is None or size is None:

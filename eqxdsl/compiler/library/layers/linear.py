@@ -7,6 +7,7 @@ from eqxdsl.compiler.library.layers._row import (
     Args,
     InferFn,
     LayerArg,
+    LayerArray,
     LayerInfo,
     LayerShapeError,
     OutputFn,
@@ -58,13 +59,13 @@ def _linear_output(in_arg: str, out_arg: str, layer_name: str, shown: tuple[str,
     return output
 
 
-def _linear_attributes(args: Args) -> dict[str, object]:
+def _linear_attributes(args: Args) -> dict[str, LayerArray]:
     """`weight` (out, in) and, with `use_bias`, `bias` (out,)."""
     in_features, out_features = _size(args, "in_features"), _size(args, "out_features")
     if in_features is None or out_features is None:
         return {}
     dtype = _attribute_dtype(args)
-    attributes: dict[str, object] = {"weight": TensorType(dtype, (out_features, in_features))}
+    attributes: dict[str, LayerArray] = {"weight": TensorType(dtype, (out_features, in_features))}
     if args["use_bias"] is not False:
         attributes["bias"] = TensorType(dtype, (out_features,))
     return attributes

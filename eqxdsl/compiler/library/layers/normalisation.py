@@ -7,6 +7,7 @@ from eqxdsl.compiler.library.layers._row import (
     Args,
     InferFn,
     LayerArg,
+    LayerArray,
     LayerInfo,
     LayerShapeError,
     OutputFn,
@@ -22,7 +23,7 @@ from eqxdsl.compiler.library.layers._rules import (
 )
 
 
-def _as_shape(value: object) -> tuple[Dim, ...]:
+def _as_shape(value: Dim | int | tuple[Dim | int, ...]) -> tuple[Dim, ...]:
     if isinstance(value, tuple):
         return tuple(Dim.of(v) for v in value)
     return (Dim.of(value),)
@@ -91,7 +92,7 @@ def _batch_norm_output(args: Args, inputs: tuple) -> TensorType:
     return x
 
 
-def _norm_attributes(args: Args) -> dict[str, object]:
+def _norm_attributes(args: Args) -> dict[str, LayerArray]:
     """`weight` with `use_weight` and `bias` with `use_bias`, each of the normalised shape."""
     shape = args.get("shape")
     shape = (shape,) if isinstance(shape, Dim) else shape

@@ -38,8 +38,9 @@ def _pool_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
         sizes = []
         for index, size in enumerate(x.shape[1:]):
             lo, hi = padding[index]
+            kernel_value = kernel[index].value
             for side in (lo, hi):
-                if side.value is not None and kernel[index].value is not None and side.value > kernel[index].value:
+                if side.value is not None and kernel_value is not None and side.value > kernel_value:
                     raise LayerShapeError(f"{layer}: padding {side} is larger than the kernel size {kernel[index]}")
             padded = size + lo + hi - kernel[index]
             if args["use_ceil"] is True:
@@ -56,10 +57,9 @@ def _pool_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
 def _check_ceil_window(layer: str, padded: Dim, hi: Dim, kernel: Dim, stride: Dim) -> None:
     """With `use_ceil`, a partial last window adds `stride` padding on the high side,
     which the runtime allows only up to the kernel size (checked when all are known)."""
-    known = [size.value for size in (padded, hi, kernel, stride)]
-    if None in known:
+    padded_value, hi_value, kernel_value, stride_value = (size.value for size in (padded, hi, kernel, stride))
+    if padded_value is None or hi_value is None or kernel_value is None or stride_value is None:
         return
-    padded_value, hi_value, kernel_value, stride_value = known
     if padded_value % stride_value and hi_value + stride_value > kernel_value:
         raise LayerShapeError(
             f"{layer}: with use_ceil the last window needs padding {hi_value + stride_value} "
@@ -100,7 +100,7 @@ def _adaptive_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
 
 
 def _adaptive_layer(name: str, dims: int | None) -> LayerInfo:
-    args = (LayerArg("target_shape", "ints"),)
+    args: tuple[LayerArg, ...] = (LayerArg("target_shape", "ints"),)
     if dims is None:
         args += (LayerArg("num_spatial_dims", "int"), LayerArg("operation", "fn"))
     return layer(name, args, _no_inference, _adaptive_output(name, dims), init_key=False)

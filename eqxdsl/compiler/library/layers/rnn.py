@@ -44,7 +44,7 @@ def _cell_output(layer_name: str, pair: bool) -> OutputFn:
             hidden = inputs[1]
             if not isinstance(hidden, tuple) or len(hidden) != 2:
                 raise LayerShapeError(f"{layer} takes its hidden state as a pair (h, c), got {_show_input(hidden)}")
-            states = hidden
+            states: tuple[LayerInput, ...] = hidden
         else:
             states = (_tensor(layer, inputs[1], "its hidden state"),)
         for state in states:

@@ -18,7 +18,7 @@ from eqxdsl.compiler.library.layers._rules import _no_inference, _show
 def _wrapped_output(layer_name: str) -> OutputFn:
     def output(args: Args, inputs: tuple) -> LayerInput:
         wrapped = args.get("layer")
-        if not hasattr(wrapped, "output"):
+        if wrapped is None or not hasattr(wrapped, "output"):
             raise LayerShapeError(f"{layer_name} wraps a layer, got {_show(wrapped)}")
         return wrapped.output(inputs)
 

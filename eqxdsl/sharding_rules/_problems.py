@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["ShardingError", "ShardingProblem"]
+__all__ = ["KINDS", "ShardingError", "ShardingProblem", "raise_problems"]
+
+KINDS = {
+    "malformed": "a table, annotation or rule that is not of the documented form",
+    "no_match": "an annotation that matches no array (a renamed layer)",
+    "twice": "an array annotated by two entries",
+    "rank": "an annotation whose rank differs from its array's",
+    "unknown_name": "a logical name no rule maps",
+    "axis_twice": "a mesh axis sharding two axes of one array, or named twice by one rule",
+    "not_divisible": "a size not divisible by the sizes of its mesh axes",
+    "unknown_mesh_axis": "a rule naming a mesh axis the mesh does not have",
+    "conflict": "two rules mapping one logical name differently",
+    "unused_rule": "a rule that no annotation, input or activation uses",
+    "no_mesh": "sharding data with no mesh and rules active",
+}
+"""Each `ShardingProblem.kind`, and what it means."""
 
 
 class ShardingProblem(NamedTuple):
@@ -15,10 +30,18 @@ class ShardingProblem(NamedTuple):
             a table entry (`"Block.__logical_axes__['fc.weight']"`) or a rule
             (`"rules[2]"`).
         message: what is wrong there.
+        kind: which check found it, one of `KINDS` (so that a tool can say how
+            to fix it).
+        axis: for a problem with one axis of an array, that axis' index (so a
+            compiler can point at the name given to it); None otherwise.
+        rule: for a problem with one rule, its position in the rules; None otherwise.
     """
 
     where: str
     message: str
+    kind: str
+    axis: int | None = None
+    rule: int | None = None
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
