@@ -16,6 +16,7 @@ from eqxdsl.compiler.check._kinds import fits_param, param_words, with_defaults
 from eqxdsl.compiler.check._map_axes import axes_per_item, normalise, with_axis, without_axis
 from eqxdsl.compiler.check._relations import error_hint, size_mismatch_hint
 from eqxdsl.compiler.check._report import POISONED, Abort, Poisoned, any_poisoned, did_you_mean
+from eqxdsl.compiler.check._role import Role
 from eqxdsl.compiler.check._scope import Scope
 from eqxdsl.compiler.check._sites import record
 from eqxdsl.compiler.check._static import static_of
@@ -36,20 +37,14 @@ from eqxdsl.compiler.values import (
 )
 
 if TYPE_CHECKING:
-    from eqxdsl.compiler.check._declarations import ModelChecker
+    pass
 
 
-class CallChecker:
+class CallChecker(Role):
     """Calls: of layers, of functions, of this model's methods, and `map`; binds arguments to parameters.
 
     Reaches the rest of the model's checker through `checker`.
     """
-
-    def __init__(self, checker: ModelChecker):
-        self.checker = checker
-        self.r = checker.r
-        self.model = checker.model
-        self.spec = checker.spec
 
     def apply(self, step: s.Expr, piped: list[Value], scope: Scope) -> Value:
         """Check a call (or a pipeline step applied to the piped value) and give its result.

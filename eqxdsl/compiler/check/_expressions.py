@@ -20,6 +20,7 @@ from eqxdsl.compiler.check._report import (
     any_poisoned,
     did_you_mean,
 )
+from eqxdsl.compiler.check._role import Role
 from eqxdsl.compiler.check._scope import Scope, condition_key
 from eqxdsl.compiler.check._sites import record
 from eqxdsl.compiler.check._static import static_binary, static_compare
@@ -50,20 +51,14 @@ from eqxdsl.compiler.values import (
 )
 
 if TYPE_CHECKING:
-    from eqxdsl.compiler.check._declarations import ModelChecker
+    pass
 
 
-class ExpressionChecker:
+class ExpressionChecker(Role):
     """Expressions: names, literals, operators, attributes, subscripts; calls are handed to `CallChecker`.
 
     Reaches the rest of the model's checker through `checker`.
     """
-
-    def __init__(self, checker: ModelChecker):
-        self.checker = checker
-        self.r = checker.r
-        self.model = checker.model
-        self.spec = checker.spec
 
     def eval(self, node: s.Expr, scope: Scope | None, allow_symbols: bool = True) -> Value:
         """The value of an expression; in a method (`scope` given), poisoned once an error in it was reported.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from eqxdsl.compiler.check._adapters import ModelLayer
 from eqxdsl.compiler.check._join import same_type
 from eqxdsl.compiler.check._report import Abort, check_identifier
+from eqxdsl.compiler.check._role import Role
 from eqxdsl.compiler.check._scope import Scope
 from eqxdsl.compiler.check._walk import assigned_names
 from eqxdsl.compiler.check.checked import (
@@ -33,7 +34,7 @@ from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.values import Static, TupleValue, describe, static_int
 
 if TYPE_CHECKING:
-    from eqxdsl.compiler.check._declarations import ModelChecker
+    pass
 
 # The most copies the checker walks one by one: each is checked as a layer of its own.
 MOST_COPIES_WALKED = 1000
@@ -75,16 +76,11 @@ class _Sequence:
     what: str = ""
 
 
-class StackChecker:
+class StackChecker(Role):
     """Per-copy stacks, loops over stacks and tuples, stack indexing, and `len`.
 
     Reaches the rest of the model's checker through `checker`.
     """
-
-    def __init__(self, checker: ModelChecker):
-        self.checker = checker
-        self.r = checker.r
-        self.model = checker.model
 
     # -- build-time values ----------------------------------------------------------
 

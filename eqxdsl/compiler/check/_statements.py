@@ -18,6 +18,7 @@ from eqxdsl.compiler.check._report import (
     any_poisoned,
     check_identifier,
 )
+from eqxdsl.compiler.check._role import Role
 from eqxdsl.compiler.check._scope import Scope, condition_key
 from eqxdsl.compiler.check._sites import forget_sites, sites_mark
 from eqxdsl.compiler.check._stacks import stack_count
@@ -33,20 +34,14 @@ from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.values import Static, TupleValue, UnknownArray, Value, describe
 
 if TYPE_CHECKING:
-    from eqxdsl.compiler.check._declarations import ModelChecker
+    pass
 
 
-class StatementChecker:
+class StatementChecker(Role):
     """The statements of a method: assignments, returns, `if` and `for`, checked in order on a scope.
 
     Reaches the rest of the model's checker through `checker`.
     """
-
-    def __init__(self, checker: ModelChecker):
-        self.checker = checker
-        self.r = checker.r
-        self.model = checker.model
-        self.spec = checker.spec
 
     def check_method(self, info: MethodInfo) -> None:
         if info.checked or info.checking:
