@@ -32,9 +32,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import eqxdsl
-import eqxdsl.runtime as eqx
 from handwritten import (
     digits,
     gpt,
@@ -46,6 +43,9 @@ from handwritten import (
     vae,
     wavenet,
 )
+
+import eqxdsl
+import eqxdsl.runtime as eqx
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BATCH = 4

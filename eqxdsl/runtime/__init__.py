@@ -5,6 +5,7 @@
 arbitrary PyTrees while treating every other leaf as static.
 """
 
+from . import debug, nn
 from ._ad import filter_grad, filter_hessian, filter_jacfwd, filter_jacrev, filter_jvp, filter_value_and_grad, filter_vjp
 from ._filters import combine, filter, is_array, is_array_like, is_inexact_array, is_inexact_array_like, partition
 from ._jit import clear_caches, filter_jit
@@ -28,7 +29,6 @@ from ._sharding import (
 from ._staged import filter_checkpoint, filter_eval_shape, filter_make_jaxpr
 from ._tree import apply_updates, tree_at, tree_equal
 from ._vmap import filter_vmap, if_array
-from . import debug, nn
 
 __all__ = [
     "Module",

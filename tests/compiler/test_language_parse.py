@@ -7,8 +7,8 @@ import lark
 import pytest
 
 from eqxdsl.compiler.parse import _parse as parse
-from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.parse import parse_spec
+from eqxdsl.compiler.parse import syntax as s
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -17,9 +17,9 @@ import pytest
 
 import eqxdsl
 from eqxdsl.compiler.check import RESERVED_NAMES
-from eqxdsl.compiler.reserved import FORBIDDEN_NAMES
 from eqxdsl.compiler.diagnostics import CompileError
 from eqxdsl.compiler.driver import check_file
+from eqxdsl.compiler.reserved import FORBIDDEN_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 

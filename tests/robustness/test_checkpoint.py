@@ -25,13 +25,12 @@ from ._profiles import examples
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
 eqx = pytest.importorskip("eqxdsl.runtime")
+import eqxdsl  # noqa: E402
 from eqxdsl.runtime import (
     CheckpointError,
     tree_deserialise_leaves,
     tree_serialise_leaves,
 )  # noqa: E402
-
-import eqxdsl  # noqa: E402
 
 
 def mlp_module():

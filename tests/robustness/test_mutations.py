@@ -11,7 +11,7 @@ from hypothesis import given
 
 from ._harness import CASE_SECONDS, SPECS, compile_outcome
 from ._profiles import examples
-from ._specgen import EXAMPLES, WHOLE_FILE_CASES, whole_file, mutated_specs
+from ._specgen import EXAMPLES, WHOLE_FILE_CASES, mutated_specs, whole_file
 
 
 @contextlib.contextmanager

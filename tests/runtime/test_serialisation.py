@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eqxdsl.runtime import CheckpointError, Module, field, filter_eval_shape, tree_deserialise_leaves, tree_serialise_leaves, tree_equal
+from eqxdsl.runtime import CheckpointError, Module, field, filter_eval_shape, tree_deserialise_leaves, tree_equal, tree_serialise_leaves
 from eqxdsl.runtime import nn as eqx_nn
 
 

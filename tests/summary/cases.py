@@ -11,10 +11,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from handwritten import digits, gpt, gru_classifier, mlp, resnet_block, vae
 
 import eqxdsl
 import eqxdsl.runtime as eqx
-from handwritten import digits, gpt, gru_classifier, mlp, resnet_block, vae
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KEY = jax.random.key(0)

@@ -19,7 +19,7 @@ from jax import lax
 
 from .._module import field
 from ._misc import default_floating_dtype, shape_mismatch, spatial_names
-from ._stateful import State, StateIndex, StatefulLayer
+from ._stateful import State, StatefulLayer, StateIndex
 
 
 class BatchNorm(StatefulLayer):
