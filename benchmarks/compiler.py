@@ -4,7 +4,8 @@ Tables:
 
 - front end: parse + check + lower of one large generated spec (every example
   model, copied under fresh names until the file is a few thousand lines), in
-  source lines per second, with each stage's share; target at least 5,000 lines/s;
+  source lines per second, with each stage's share; targets at least 10,000
+  lines/s for parse + check (what an editor re-runs) and 5,000 with lower;
 - `eqxdsl compile examples/` as a whole process (a fresh interpreter, as a user
   runs it): cold, into an empty output folder (target under 1 s), and again
   when every output is up to date (target under 0.3 s);
@@ -38,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 FRONT_END_TARGET_LINES_PER_S = 5_000
+# Parse and check alone: what an editor re-runs on every change.
+ANALYSIS_TARGET_LINES_PER_S = 10_000
 COLD_TARGET_S = 1.0
 UP_TO_DATE_TARGET_S = 0.3
 IMPORT_MARGIN_TARGET_S = 0.1
@@ -103,26 +106,37 @@ def _run_front_end(text: str) -> dict[str, float]:
     return {"parse": parsed - start, "check": checked_at - parsed, "lower": clock() - checked_at}
 
 
-def _front_end_table(text: str) -> tuple[str, float]:
-    """The front-end table and the median lines per second."""
+def _front_end_table(text: str) -> tuple[str, bool]:
+    """The front-end table, and whether both of its targets are met."""
     lines = text.count("\n") + 1
     _run_front_end(text)  # builds the parser and warms the caches
     runs = [_run_front_end(text) for _ in range(FRONT_END_REPEATS)]
-    totals = [sum(run.values()) for run in runs]
-    rows = []
-    for stage in ("parse", "check", "lower"):
-        seconds = [run[stage] for run in runs]
-        rows.append([stage, _seconds(statistics.median(seconds)), _seconds(min(seconds)),
-                     f"{statistics.median(seconds) / statistics.median(totals):.0%}", f"{lines / statistics.median(seconds):,.0f}"])
-    rate = lines / statistics.median(totals)
-    rows.append(["**parse + check + lower**", _seconds(statistics.median(totals)), _seconds(min(totals)), "100%", f"**{rate:,.0f}**"])
+
+    def row(label: str, stages: tuple[str, ...]) -> tuple[list[str], float]:
+        seconds = [sum(run[stage] for stage in stages) for run in runs]
+        whole = statistics.median(sum(run.values()) for run in runs)
+        rate = lines / statistics.median(seconds)
+        cells = [label, _seconds(statistics.median(seconds)), _seconds(min(seconds)),
+                 f"{statistics.median(seconds) / whole:.0%}", f"{rate:,.0f}"]
+        return cells, rate
+
+    rows = [row(stage, (stage,))[0] for stage in ("parse", "check", "lower")]
+    analysis, analysis_rate = row("**parse + check**", ("parse", "check"))
+    whole, rate = row("**parse + check + lower**", ("parse", "check", "lower"))
+    rows += [analysis, whole]
     table = markdown_table(["stage", "median", "min", "share", "lines/s (median)"], rows)
-    verdict = _verdict(rate >= FRONT_END_TARGET_LINES_PER_S, f"{rate:,.0f} lines/s",
-                       f"at least {FRONT_END_TARGET_LINES_PER_S:,} lines/s",
-                       f"{FRONT_END_TARGET_LINES_PER_S / rate:.1f}x too slow")
+    verdicts = [
+        _verdict(analysis_rate >= ANALYSIS_TARGET_LINES_PER_S, f"parse + check {analysis_rate:,.0f} lines/s",
+                 f"at least {ANALYSIS_TARGET_LINES_PER_S:,} lines/s for parse + check",
+                 f"{ANALYSIS_TARGET_LINES_PER_S / analysis_rate:.1f}x too slow"),
+        _verdict(rate >= FRONT_END_TARGET_LINES_PER_S, f"{rate:,.0f} lines/s",
+                 f"at least {FRONT_END_TARGET_LINES_PER_S:,} lines/s for the whole front end",
+                 f"{FRONT_END_TARGET_LINES_PER_S / rate:.1f}x too slow"),
+    ]
     title = (f"### Front end: parse + check + lower of a generated spec ({lines:,} lines, "
              f"{len(_MODEL_NAME.findall(text))} models; median of {FRONT_END_REPEATS} after one warm-up)\n\n")
-    return title + table + "\n\n" + verdict, rate
+    met = analysis_rate >= ANALYSIS_TARGET_LINES_PER_S and rate >= FRONT_END_TARGET_LINES_PER_S
+    return title + table + "\n\n" + "\n".join(verdicts), met
 
 
 # -- profiles ---------------------------------------------------------------------------
@@ -138,7 +152,6 @@ def _area(filename: str, function: str) -> str:
     parts = path.parts
     if path.is_relative_to(ROOT):
         return ".".join(path.relative_to(ROOT).parts).removesuffix(".py")
-        return "eqxdsl." + ".".join(parts[parts.index("eqxdsl") + 1 :]).removesuffix(".py")
     if "site-packages" in parts:
         return parts[parts.index("site-packages") + 1].removesuffix(".py")
     if filename.startswith("<frozen"):
@@ -388,9 +401,9 @@ def _verdict(met: bool, measured: str, target: str, miss: str) -> str:
 def run() -> str:
     """Run every table of this section and return them as markdown."""
     text = large_spec()
-    front_end, rate = _front_end_table(text)
+    front_end, met = _front_end_table(text)
     parts = ["## compiler: front-end throughput, whole-process compiles, import time\n", front_end + "\n"]
-    if rate < FRONT_END_TARGET_LINES_PER_S:
+    if not met:
         parts.append(_front_end_profile(text) + "\n")
     parts.append(_compile_tables() + "\n")
     parts.append(_import_table())

@@ -1,9 +1,10 @@
 """Parse stage: `.eqx` source text to a `syntax.SpecFile`.
 
 The grammar (`grammar/eqx.lark`) is LALR(1); indentation becomes
-`_INDENT`/`_DEDENT` tokens through an indenter post-lexer (`_indent.py`). A tree
-walker (`_to_syntax.py`) turns lark's parse tree into the typed nodes of
-`syntax.py`, copying every position. Syntax errors become a `CompileError` with
+`_INDENT`/`_DEDENT` tokens through an indenter post-lexer (`_indent.py`). The
+parser builds the typed nodes of `syntax.py` as it reduces each rule
+(`_reduce.py` calls the rule's method in `_to_syntax.py`), copying every
+position; Lark builds no tree of its own. Syntax errors become a `CompileError` with
 a readable list of what the parser expected and, where a common mistake is
 recognised, a hint (`_syntax_errors.py`, `_unclosed.py`, `_keywords.py`).
 """
@@ -31,11 +32,12 @@ from eqxdsl.compiler.diagnostics import (
 )
 from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.parse._indent import DedentError, EqxIndenter, MixedIndentError
+from eqxdsl.compiler.parse._lalr import SyntaxParser
+from eqxdsl.compiler.parse._reduce import CHAINED_CLAUSES
 from eqxdsl.compiler.parse._syntax_errors import syntax_error
 from eqxdsl.compiler.parse._to_syntax import SpecError, ToSyntax
 
 __all__ = ["parse_spec"]
-
 
 
 def _cache_file() -> str | None:
@@ -67,18 +69,28 @@ def _grammar_text() -> str:
 
 
 @functools.cache
-def _parser() -> Lark:
-    """The LALR parser, built once per process (from the on-disk cache when safe).
+def _parser() -> SyntaxParser:
+    """The parser that builds syntax nodes, made once per process (from Lark's on-disk cache when safe).
 
     Lark's `strict=True` also checks terminal collisions, which needs the
     optional `interegular` package; the grammar's freedom from shift/reduce
     conflicts is checked by a test instead (tests/compiler/test_language_parse.py).
     """
+    return SyntaxParser(_lark(propagate_positions=False), ToSyntax())
+
+
+@functools.cache
+def _tree_parser() -> Lark:
+    """Lark's own parser, building its tree with positions: it explains a syntax error, and locates a spec that nests too deeply."""
+    return _lark(propagate_positions=True)
+
+
+def _lark(propagate_positions: bool) -> Lark:
     options = dict(
         parser="lalr",
         lexer="contextual",
         postlex=EqxIndenter(),
-        propagate_positions=True,
+        propagate_positions=propagate_positions,
         maybe_placeholders=True,
     )
     cache = _cache_file()
@@ -110,10 +122,9 @@ def parse_spec(source: str, path: str) -> s.SpecFile:
     if source.startswith("\ufeff"):
         source = source[1:]
     _check_encodable(source, path)
-    parser = _parser()
     text = source if source.endswith("\n") else source + "\n"
     with gc_paused():
-        return _parse(parser, text, source, path)
+        return _parse(text, source, path)
 
 
 def _end_line(token: Token) -> int:
@@ -122,9 +133,12 @@ def _end_line(token: Token) -> int:
     return token.end_line
 
 
-def _parse(parser: Lark, text: str, source: str, path: str) -> s.SpecFile:
+def _parse(text: str, source: str, path: str) -> s.SpecFile:
     try:
-        tree = parser.parse(text)
+        start = _parser().parse(text)
+        if start is None:
+            _tree_parser().parse(text)
+            raise AssertionError("the syntax parser refused a text that Lark's parser accepts")
     except DedentError as error:
         line = _end_line(error.token)
         column = error.column + 1
@@ -156,10 +170,7 @@ def _parse(parser: Lark, text: str, source: str, path: str) -> s.SpecFile:
             ]
         ) from None
     except UnexpectedInput as error:
-        raise CompileError([syntax_error(error, source, path, parser)]) from None
-    _check_nesting(tree, source, path)
-    try:
-        return ToSyntax(path, source).build(tree)
+        raise CompileError([syntax_error(error, source, path, _tree_parser())]) from None
     except SpecError as error:
         raise CompileError(
             [
@@ -175,6 +186,12 @@ def _parse(parser: Lark, text: str, source: str, path: str) -> s.SpecFile:
                 )
             ]
         ) from None
+    if start.height > MAX_NESTING:
+        raise _nesting_error(_tree_parser().parse(text), source, path)
+    file = start.value
+    assert isinstance(file, tuple), "the grammar's start rule gives the file's imports, models and span"
+    imports, models, pos = file
+    return s.SpecFile(path=path, source=source, imports=imports, models=models, pos=pos)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -198,11 +215,8 @@ _EXPRESSION_HOLDERS = frozenset(
 )
 
 
-_CHAINED_CLAUSES = frozenset({"elif_clause", "else_clause", "model_elif", "model_else"})
-
-
-def _check_nesting(tree: lark.Tree, source: str, path: str) -> None:
-    """Report the first place where the tree nests deeper than `MAX_NESTING`, without recursing."""
+def _nesting_error(tree: lark.Tree, source: str, path: str) -> CompileError:
+    """The error at the first place, in source order, where `tree` nests deeper than `MAX_NESTING`."""
     stack = [(tree, 1, tree.meta)]
     while stack:
         node, depth, anchor = stack.pop()
@@ -210,14 +224,15 @@ def _check_nesting(tree: lark.Tree, source: str, path: str) -> None:
             meta = anchor if not anchor.empty else node.meta
             line, column = (meta.line, meta.column) if not meta.empty else (1, 1)
             message = f"nested too deeply (more than {MAX_NESTING} levels of brackets, calls, operators and blocks)"
-            raise CompileError([diagnostic_at(source, path, line, column, message, hint="split it: intermediate variables for long expressions, methods for long elif chains or deep blocks")])
+            return CompileError([diagnostic_at(source, path, line, column, message, hint="split it: intermediate variables for long expressions, methods for long elif chains or deep blocks")])
         holder = node.data in _EXPRESSION_HOLDERS
         # Each `elif` (and the `else`) nests inside the `if` before it once built.
         chained = 0
         entries = []
         for child in node.children:
             if isinstance(child, lark.Tree):
-                if child.data in _CHAINED_CLAUSES:
+                if child.data in CHAINED_CLAUSES:
                     chained += 1
                 entries.append((child, depth + 1 + chained, child.meta if holder else anchor))
         stack.extend(reversed(entries))
+    raise AssertionError(f"the tree of {path} nests no deeper than {MAX_NESTING}, yet its parse counted deeper")

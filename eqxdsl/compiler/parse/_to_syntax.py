@@ -1,4 +1,4 @@
-"""From Lark's parse tree to the typed nodes of `syntax.py`, one method per grammar rule, copying every position."""
+"""The typed nodes of `syntax.py`, one method per grammar rule, each copying the rule's position."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import ast
 import inspect
 import warnings
 
-import lark
 from lark import Token
 
 from eqxdsl.compiler.parse import syntax as s
@@ -64,47 +63,29 @@ def _if_chain(node_class, meta, test, rest):
             orelse = item[1]
         elif item is not None:
             body.append(item)
+    # As in Python's `ast`, an `elif`'s `if` spans the rest of the chain.
     for _, elif_test, elif_body, elif_meta in reversed(elifs):
-        orelse = (node_class(test=elif_test, body=elif_body, orelse=orelse, pos=_pos(elif_meta)),)
+        pos = s.Pos(elif_meta.line, elif_meta.column, meta.end_line, meta.end_column)
+        orelse = (node_class(test=elif_test, body=elif_body, orelse=orelse, pos=pos),)
     return node_class(test=test, body=tuple(body), orelse=orelse, pos=_pos(meta))
 
+
 class ToSyntax:
-    """Builds `syntax` nodes from lark's parse tree, bottom-up.
+    """Builds `syntax` nodes bottom-up, as the parser reduces each rule (`_reduce.py`).
 
-    Each rule `r` of the grammar has a method `r(meta, *children)`, called with
-    the rule's position and its children already built (tokens as they are).
+    Each rule `r` of the grammar has a method `r(position, *children)`, called
+    with the rule's span and its children already built (tokens as they are).
+    The file's rule, `start`, gives its imports, models and span; `parse_spec`
+    adds the path and the text.
     """
-
-    def __init__(self, path: str, source: str):
-        self._path = path
-        self._source = source
-
-    def build(self, tree: lark.Tree) -> s.SpecFile:
-        """The syntax node of `tree`, built with an explicit stack (no recursion, however deep the tree)."""
-        built: list[object] = []
-        pending: list[tuple[lark.Tree, bool]] = [(tree, False)]
-        while pending:
-            node, children_done = pending.pop()
-            if not children_done:
-                pending.append((node, True))
-                pending.extend((child, False) for child in reversed(node.children) if isinstance(child, lark.Tree))
-                continue
-            subtrees = sum(1 for child in node.children if isinstance(child, lark.Tree))
-            values = iter(built[len(built) - subtrees :])
-            children = [next(values) if isinstance(child, lark.Tree) else child for child in node.children]
-            del built[len(built) - subtrees :]
-            built.append(getattr(self, node.data)(node.meta, *children))
-        spec = built[0]
-        assert isinstance(spec, s.SpecFile)
-        return spec
 
     # ---- file and imports ----
 
     def start(self, meta, *items):
         imports = tuple(i for i in items if isinstance(i, (s.SpecImport, s.PythonImport)))
         models = tuple(i for i in items if isinstance(i, s.Model))
-        pos = _pos(meta) if not meta.empty else s.Pos(1, 1, 1, 1)
-        return s.SpecFile(path=self._path, source=self._source, imports=imports, models=models, pos=pos)
+        pos = _pos(meta) if meta.line is not None else s.Pos(1, 1, 1, 1)
+        return imports, models, pos
 
     def spec_import(self, meta, path_token, names):
         return s.SpecImport(path=_string_value(path_token), names=names, pos=_pos(meta))
@@ -153,18 +134,10 @@ class ToSyntax:
         return s.HyperParam(name=str(name), type=type_, default=default, pos=_pos(meta))
 
     def hyper_type(self, meta, name, *args):
-        variadic = False
-        inner = []
-        for arg in args:
-            if arg is None:
-                continue
-            inner.append(arg)
-        # "tuple[int, ...]": the literal `...` is an anonymous token, filtered out,
-        # so it shows as the source text between the brackets.
-        text = self._source_span(meta)
-        if text.rstrip().endswith("...]"):
-            variadic = True
-        return s.HyperType(name=str(name), args=tuple(inner), variadic=variadic, pos=_pos(meta))
+        # "tuple[int, ...]": the `...` comes as an ELLIPSIS token after the types.
+        inner = tuple(arg for arg in args if isinstance(arg, s.HyperType))
+        variadic = any(isinstance(arg, Token) for arg in args)
+        return s.HyperType(name=str(name), args=inner, variadic=variadic, pos=_pos(meta))
 
     def docstring(self, meta, token):
         return inspect.cleandoc(_string_value(token))
@@ -273,7 +246,8 @@ class ToSyntax:
 
     def targets(self, meta, *names):
         real = [n for n in names if n is not None]
-        unpack = len(real) > 1 or self._source_span(meta).rstrip().endswith(",")
+        # A rule spans its last token: past the last name, that is a trailing comma.
+        unpack = len(real) > 1 or meta.end_pos > real[-1].end_pos
         return tuple(s.Name(id=str(n), pos=_tok_pos(n)) for n in real), unpack
 
     def aug_assign(self, meta, name, op, value):
@@ -398,9 +372,6 @@ class ToSyntax:
 
     def list_literal(self, meta, *elts):
         return s.ListExpr(elts=tuple(e for e in elts if e is not None), pos=_pos(meta))
-
-    def _source_span(self, meta) -> str:
-        return self._source[meta.start_pos : meta.end_pos]
 
 
 # How terminals read in "expected ..." lists.

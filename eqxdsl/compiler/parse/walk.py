@@ -5,6 +5,8 @@ Every stage that reads syntax walks it with these:
 - `iter_children(node)`: the nodes directly under `node`, in field order (the
   order of the source for every node class).
 - `walk(root)`: every node under `root`, pre-order.
+- `iter_statements(body)` and `iter_model_items(items)`: a method's statements
+  and a model's items, blocks (`for`, `if`, a model-level `if`) flattened in.
 - `handler(owner, prefix, node_class)`: the method of `owner` that handles a
   node class, by the convention `<prefix><ClassName>` (`_eval_Call`,
   `_expr_BinOp`), looked up once per pair of classes.
@@ -16,9 +18,9 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from eqxdsl.compiler.parse.syntax import Node
+from eqxdsl.compiler.parse.syntax import For, If, ModelIf, Node
 
-__all__ = ["handler", "iter_children", "walk"]
+__all__ = ["handler", "iter_children", "iter_model_items", "iter_statements", "walk"]
 
 
 # Caches by class; plain dictionaries, as `functools.cache` would be typed to want hashable instances.
@@ -55,6 +57,26 @@ def walk(root: Node | tuple) -> Iterator[Node]:
         yield node
         for child in iter_children(node):
             yield from walk(child)
+
+
+def iter_statements(body: tuple) -> Iterator[Node]:
+    """A method body's statements, each before those nested in it (`for`, `if` and `else` blocks), in source order."""
+    for statement in body:
+        yield statement
+        if isinstance(statement, For):
+            yield from iter_statements(statement.body)
+        elif isinstance(statement, If):
+            yield from iter_statements(statement.body)
+            yield from iter_statements(statement.orelse)
+
+
+def iter_model_items(items: tuple) -> Iterator[Node]:
+    """A model's items, each model-level `if` before the items of its blocks, in source order."""
+    for item in items:
+        yield item
+        if isinstance(item, ModelIf):
+            yield from iter_model_items(item.body)
+            yield from iter_model_items(item.orelse)
 
 
 def handler(owner: type, prefix: str, node_class: type[Node]) -> Callable[..., Any] | None:
