@@ -6,8 +6,10 @@ take the first `mlp` on `sys.path`, which may be an unrelated module, so:
 
 - in a package (the output folder has `__init__.py`, or the module is made by
   `load`), they are imported relatively: `from .mlp import MLP`;
-- elsewhere, they are imported from the file beside the output, by path,
-  through a small `_import_beside` function written into the module.
+- elsewhere, they are imported from the file beside the output, by path:
+  `MLP = eqx.import_beside("mlp", __file__, __name__).MLP`, or, for a target
+  whose library has no `import_beside` (Equinox), through the same function
+  written into the module as `_import_beside`.
 
 Python modules that were found on `sys.path` rather than beside the spec are
 imported as the spec names them.
@@ -29,7 +31,7 @@ class Build:
     Attributes:
         target: the library the output imports as `eqx`.
         relative_imports: import sibling modules relatively (the output is in a
-            package); otherwise from their files, through `_import_beside`.
+            package); otherwise from their files, through `import_beside`.
         python_beside: the output is written beside the spec, so Python modules
             found beside the spec are siblings of the output too (otherwise they
             are imported as the spec names them).

@@ -2,7 +2,9 @@
 
 `eqxdsl` (the default) imports `eqxdsl.runtime`; `equinox` imports Equinox
 itself, so the output needs nothing from eqxdsl. The generated code is the same
-text apart from that import: every `eqx.` name it uses exists in both
+text apart from that import (and, outside a package, the way it loads the
+modules beside it: Equinox has no `import_beside`, so the output defines its
+own `_import_beside`): every `eqx.` name it uses exists in both
 libraries with the same signature and the same numerics, except the names a
 target lists in `lacks`, which compiling for it reports as located errors.
 docs/targets.md lists every difference a user of the output can meet.
@@ -75,6 +77,8 @@ TARGETS: dict[str, Target] = {
             "named_shardings": _KEEP_EQXDSL,
             "partition_specs": _KEEP_EQXDSL,
             "with_logical_constraint": _KEEP_EQXDSL,
+            # Output for this target defines its own `_import_beside` instead.
+            "import_beside": "import the module with importlib, by path",
         },
         foreign="eqxdsl",
     ),

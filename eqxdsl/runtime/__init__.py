@@ -8,6 +8,7 @@ arbitrary PyTrees while treating every other leaf as static.
 from . import debug, nn
 from ._ad import filter_grad, filter_hessian, filter_jacfwd, filter_jacrev, filter_jvp, filter_value_and_grad, filter_vjp
 from ._filters import combine, filter, is_array, is_array_like, is_inexact_array, is_inexact_array_like, partition
+from ._import_beside import import_beside
 from ._jit import clear_caches, filter_jit
 from ._module import Module, field
 from ._partial import Partial
@@ -75,6 +76,7 @@ __all__ = [
     "load_safetensors",
     "CheckpointError",
     "clear_caches",
+    "import_beside",
     "debug",
     "nn",
 ]

@@ -73,7 +73,7 @@ def _project(tmp_path: Path, with_init: bool) -> Path:
 def test_a_package_beside_the_spec_is_loaded_from_there(tmp_path: Path, with_init: bool) -> None:
     spec = _project(tmp_path, with_init)
     output = eqxdsl.compile_file(spec)
-    assert 'Scale = _import_beside("layers.scale").Scale\n' in output.read_text()
+    assert 'Scale = eqx.import_beside("layers.scale", __file__, __name__).Scale\n' in output.read_text()
     models = tmp_path / "models"
     # The decoy comes first on sys.path; `from layers.scale import Scale` would have taken it.
     result = _python(f"""

@@ -76,7 +76,7 @@ def test_compile_file_writes_imports_and_skips_up_to_date_work(tmp_path, monkeyp
     net = write(tmp_path, "net.eqx", NET)
     assert driver.compile_file(net) == tmp_path / "net.py"
     assert (tmp_path / "blocks.py").exists()  # the import's module is written too
-    assert 'Block = _import_beside("blocks").Block' in (tmp_path / "net.py").read_text()
+    assert 'Block = eqx.import_beside("blocks", __file__, __name__).Block' in (tmp_path / "net.py").read_text()
     assert driver.is_up_to_date(net)
 
     import eqxdsl.compiler.render as render

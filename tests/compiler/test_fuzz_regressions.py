@@ -86,12 +86,12 @@ def test_the_robustness_harness_accepts_the_sibling_import_helper(tmp_path: Path
     (tmp_path / "block.eqx").write_text(model("n: int = 4", "input x: f32[n]\nlin = Linear(out_features=n)", "return lin(x)").replace("Net", "Block"))
     main = 'from "block.eqx" import Block\n' + model("n: int = 4", "input x: f32[n]\nb = Block(n)", "return b(x)")
     (tmp_path / "main.eqx").write_text(main)
-    source = eqxdsl.compile_source(main, str(tmp_path / "main.eqx"))
+    source = eqxdsl.compile_source(main, str(tmp_path / "main.eqx"), target="equinox")
     assert "def _import_beside(" in source
-    check_generated(source)
+    check_generated(source, target="equinox")
     tampered = source.replace("folder = Path(__file__).resolve().parent", "folder = Path('/')")
     with pytest.raises(AssertionError, match="_import_beside differs"):
-        check_generated(tampered)
+        check_generated(tampered, target="equinox")
 
 
 def test_a_model_whose_output_size_divides_by_a_zero_argument_is_a_located_error():

@@ -118,10 +118,6 @@ def _generated_specs(count: int = 120) -> list[str]:
     return list(texts)
 
 
-def _write_output(spec: Path) -> None:
-    golden_path(spec).write_text(compile_case(spec), encoding="utf-8")
-
-
 def collect_cases() -> None:
     """Draw the case specs anew: those the compiler tests compile, and generated ones."""
     CASES.mkdir(parents=True, exist_ok=True)
@@ -134,20 +130,30 @@ def collect_cases() -> None:
 
 
 def regenerate() -> None:
-    """Rewrite every golden output from the current compiler."""
+    """Rewrite every golden output from the current compiler.
+
+    Every output is compiled before any file is touched, so a compiler that
+    cannot run (an import error, say) leaves the goldens as they were.
+    """
+    from eqxdsl.compiler.diagnostics import CompileError
+
+    outputs = {golden_path(spec): compile_case(spec) for spec in repository_specs()}
+    dropped = []
+    for case in sorted(CASES.glob("*.eqx")):
+        try:
+            outputs[golden_path(case)] = compile_case(case)
+        except CompileError as error:
+            # A spec that compiled under its test's own filename, or under an older compiler.
+            print(f"dropping {case.name}: {error}", file=sys.stderr)
+            dropped.append(case)
     REPOSITORY.mkdir(parents=True, exist_ok=True)
     for old in REPOSITORY.glob("*.py"):
         old.unlink()
-    for spec in repository_specs():
-        _write_output(spec)
-    for case in sorted(CASES.glob("*.eqx")):
-        try:
-            _write_output(case)
-        except Exception as error:
-            # A spec that compiled under its test's own filename, or under an older compiler.
-            print(f"dropping {case.name}: {type(error).__name__}: {error}", file=sys.stderr)
-            case.unlink()
-            case.with_suffix(".py").unlink(missing_ok=True)
+    for case in dropped:
+        case.unlink()
+        case.with_suffix(".py").unlink(missing_ok=True)
+    for path, source in outputs.items():
+        path.write_text(source, encoding="utf-8")
     print(f"{len(list(GOLDEN.rglob('*.py')))} golden outputs written", file=sys.stderr)
 
 

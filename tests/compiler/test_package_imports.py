@@ -108,7 +108,7 @@ def test_a_plain_folder_loads_its_siblings_from_their_files(tmp_path: Path) -> N
     spec = _specs(tmp_path / "models")
     output = eqxdsl.compile_file(spec)
     text = output.read_text()
-    assert 'MLP = _import_beside("mlp").MLP\n' in text
+    assert 'MLP = eqx.import_beside("mlp", __file__, __name__).MLP\n' in text
     decoys = tmp_path / "decoys"
     decoys.mkdir()
     (decoys / "mlp.py").write_text(DECOY)
@@ -142,7 +142,7 @@ def test_an_unrelated_module_of_the_same_name_already_imported_is_an_error(tmp_p
 def test_the_import_style_is_part_of_the_digest(tmp_path: Path) -> None:
     spec = _specs(tmp_path / "pkg")
     output = eqxdsl.compile_file(spec)
-    assert "_import_beside" in output.read_text()
+    assert "eqx.import_beside" in output.read_text()
     (tmp_path / "pkg" / "__init__.py").write_text("")
     assert not eqxdsl.compiler.driver.is_up_to_date(spec)
     eqxdsl.compile_file(spec)
@@ -166,7 +166,7 @@ def test_the_cli_finds_python_modules_beside_the_spec(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     compiled = subprocess.run([sys.executable, "-m", "eqxdsl", "compile", str(spec)], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert compiled.returncode == 0, compiled.stderr
-    assert 'Scale = _import_beside("layer").Scale\n' in (tmp_path / "models" / "scaled.py").read_text()
+    assert 'Scale = eqx.import_beside("layer", __file__, __name__).Scale\n' in (tmp_path / "models" / "scaled.py").read_text()
     result = _python(f"""
         import sys
         sys.path[:0] = [{str(decoys)!r}, {str(tmp_path / "models")!r}]

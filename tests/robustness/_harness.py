@@ -25,11 +25,14 @@ SPECS = REPO / "tests" / "specs"
 #: Seconds one compile may take before it counts as a hang.
 CASE_SECONDS = 20.0
 
-# What generated code may import: the runtime, jax, and the typing helper for `fn` hyperparameters.
-_ALLOWED_IMPORTS = frozenset(
-    {"jax", "jax.numpy", "eqxdsl.runtime", "eqxdsl.runtime.array_types", "collections.abc"}
-)
-# What the sibling-import helper `_import_beside` imports: it is emitted only with the helper.
+# What generated code may import: jax, the typing helper for `fn` hyperparameters, and per
+# target, the library used as `eqx` and where the annotations' names come from.
+_ALLOWED_IMPORTS = frozenset({"jax", "jax.numpy", "collections.abc"})
+_TARGET_IMPORTS = {
+    "eqxdsl": frozenset({"eqxdsl.runtime", "eqxdsl.runtime.array_types"}),
+    "equinox": frozenset({"equinox", "jaxtyping"}),
+}
+# What the sibling-import helper `_import_beside` (Equinox target) imports: it is emitted only with the helper.
 _BESIDE_IMPORTS = frozenset({"importlib.machinery", "importlib.util", "sys", "pathlib"})
 # The builtins generated code may read. Every other free name would reach a builtin such as
 # eval, open or __import__, which is how code from a spec could run.
@@ -121,23 +124,31 @@ def compile_outcome(
     return source
 
 
-def check_generated(source: str) -> ast.Module:
+def check_generated(source: str, target: str = "eqxdsl") -> ast.Module:
     """Generated code compiles, imports only what eqxdsl emits, and reads no name it did not bind.
 
     A name that is read but bound nowhere in the module resolves to a builtin;
     only harmless ones are allowed, so no spec can reach eval, exec, open or
     __import__ through the output. Dunder attributes are refused too.
+
+    Modules beside the output are imported by `eqx.import_beside(...)` calls of
+    one fixed shape for the eqxdsl target, and by the template's own
+    `_import_beside` for the Equinox target; `target` says which to expect.
     """
     tree = ast.parse(source)
     compile(tree, "<generated>", "exec")
-    allowed = _ALLOWED_IMPORTS
+    allowed = _ALLOWED_IMPORTS | _TARGET_IMPORTS[target]
+    bound: set[str] = set()
     beside = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "_import_beside"]
-    if beside:
+    if target == "eqxdsl":
+        assert not beside, "_import_beside defined for the eqxdsl target, whose runtime has import_beside"
+        tree, bound = _without_runtime_beside_imports(tree)
+    elif beside:
         # The helper is the compiler's fixed text, not code from the spec: it must be that text exactly.
         assert ast.dump(beside[0]) == ast.dump(_beside_helper()), "_import_beside differs from the template's"
         tree = ast.Module([node for node in tree.body if node is not beside[0]], [])
-        allowed = _ALLOWED_IMPORTS | _BESIDE_IMPORTS
-    bound: set[str] = {"_import_beside"} if beside else set()
+        allowed = allowed | _BESIDE_IMPORTS
+        bound = {"_import_beside"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             bound.add(node.id)
@@ -173,6 +184,31 @@ def check_generated(source: str) -> ast.Module:
                 node.id in _ALLOWED_BUILTINS
             ), f"generated code reads the free name {node.id!r} at line {node.lineno}"
     return tree
+
+
+def _without_runtime_beside_imports(tree: ast.Module) -> tuple[ast.Module, set[str]]:
+    """`tree` without its `X = eqx.import_beside("mod", __file__, __name__).Y` lines, and the names they bind.
+
+    Those lines are the only place generated code may read `__file__` and
+    `__name__` or call `import_beside`, and the module they import is a dotted
+    name of identifiers: a spec cannot turn them into another import.
+    """
+    kept, bound = [], set()
+    for node in tree.body:
+        call = node.value.value if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute) else None
+        if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "eqx.import_beside"):
+            kept.append(node)
+            continue
+        assert len(node.targets) == 1 and isinstance(node.targets[0], ast.Name), ast.unparse(node)
+        assert [ast.unparse(arg) for arg in call.args[1:]] == ["__file__", "__name__"], ast.unparse(node)
+        module = call.args[0]
+        assert isinstance(module, ast.Constant) and isinstance(module.value, str) and not call.keywords, ast.unparse(node)
+        assert all(part.isidentifier() for part in module.value.split(".")), ast.unparse(node)
+        bound.add(node.targets[0].id)
+    rest = ast.Module(kept, [])
+    stray = [node for node in ast.walk(rest) if isinstance(node, ast.Attribute) and node.attr == "import_beside"]
+    assert not stray, f"import_beside used outside an import line: {ast.unparse(stray[0])}"
+    return rest, bound
 
 
 def _beside_helper() -> ast.FunctionDef:

@@ -22,7 +22,7 @@ def lower_spec(checked: CheckedSpec, build: Build | None = None) -> ir.ModuleFil
     Args:
         checked: the result of `check.check_spec`.
         build: the target and the import style (see `eqxdsl.compiler.build`);
-            None: the eqxdsl target, siblings imported through `_import_beside`.
+            None: the eqxdsl target, siblings imported through `eqx.import_beside`.
 
     Returns:
         The generated module as data, ready for `render.render_module`.
@@ -34,6 +34,7 @@ def lower_spec(checked: CheckedSpec, build: Build | None = None) -> ir.ModuleFil
 def _lower_spec(checked: CheckedSpec, build: Build | None) -> ir.ModuleFile:
     relative = build is not None and build.relative_imports
     python_beside = build is None or build.python_beside
+    defines_import_beside = build is not None and "import_beside" in build.target.lacks
     imports: list[str] = []
     beside: list[str] = []
 
@@ -42,7 +43,7 @@ def _lower_spec(checked: CheckedSpec, build: Build | None) -> ir.ModuleFile:
         if sibling and relative:
             imports.append(_code(ast.ImportFrom(module, [ast.alias(name, alias)], 1)))
         elif sibling:
-            loaded = ast.Call(ast.Name("_import_beside", ast.Load()), [ast.Constant(module)], [])
+            loaded = _import_beside_call(module, defines_import_beside)
             beside.append(_code(ast.Assign([ast.Name(local, ast.Store())], ast.Attribute(loaded, name, ast.Load()), lineno=0)))
         else:
             imports.append(_code(ast.ImportFrom(module, [ast.alias(name, alias)], 0)))
@@ -62,10 +63,20 @@ def _lower_spec(checked: CheckedSpec, build: Build | None) -> ir.ModuleFile:
         imports=tuple(imports),
         classes=classes,
         beside=tuple(beside),
+        defines_import_beside=defines_import_beside and bool(beside),
         target="eqxdsl" if build is None else build.target.name,
         runtime_import=f"import {'eqxdsl.runtime' if build is None else build.target.runtime} as eqx",
         array_types=_array_types(used_names(classes), lazy),
     )
+
+
+def _import_beside_call(module: str, defined_here: bool) -> ast.Call:
+    """`eqx.import_beside("mlp", __file__, __name__)`, or `_import_beside("mlp")` when the module defines it."""
+    if defined_here:
+        return ast.Call(ast.Name("_import_beside", ast.Load()), [ast.Constant(module)], [])
+    runtime = ast.Attribute(ast.Name("eqx", ast.Load()), "import_beside", ast.Load())
+    here = [ast.Name("__file__", ast.Load()), ast.Name("__name__", ast.Load())]
+    return ast.Call(runtime, [ast.Constant(module), *here], [])
 
 
 def _array_types(names: tuple[str, ...], lazy: str | None) -> ir.ArrayTypes | None:

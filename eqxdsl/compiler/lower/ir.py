@@ -128,8 +128,11 @@ class ModuleFile:
             and the runtime): models imported from other specs or Python.
         classes: the generated classes, in the order of the spec.
         beside: assignments binding names from modules beside this one,
-            loaded from their files (`MLP = _import_beside("mlp").MLP`); when
-            there are any, the module defines `_import_beside`.
+            loaded from their files
+            (`MLP = eqx.import_beside("mlp", __file__, __name__).MLP`, or
+            `MLP = _import_beside("mlp").MLP` with `defines_import_beside`).
+        defines_import_beside: the module defines its own `_import_beside` for
+            `beside`, as the target's runtime has no `import_beside`.
         target: the target's name, shown in the header unless it is the default.
         runtime_import: the import of the library used as `eqx`.
         array_types: the import of the names of the shape annotations; None when none is used.
@@ -140,6 +143,7 @@ class ModuleFile:
     imports: tuple[str, ...]
     classes: tuple[ModuleClass, ...]
     beside: tuple[str, ...] = ()
+    defines_import_beside: bool = False
     target: str = "eqxdsl"
     runtime_import: str = "import eqxdsl.runtime as eqx"
     array_types: ArrayTypes | None = None
