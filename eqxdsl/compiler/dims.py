@@ -24,25 +24,42 @@ infers for every value of a spec.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import contextvars
+import functools
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Union
+
+from eqxdsl.compiler._dim_text import FORMULA_STYLE, MESSAGE_STYLE, PYTHON_STYLE, format_dim
 
 # A monomial is a sorted tuple of (atom, power); the empty monomial is the constant 1.
 _Atom = Union[str, "_FloorDiv"]
 _Monomial = tuple[tuple[_Atom, int], ...]
 
 
-@dataclass(frozen=True)
 class _FloorDiv:
     """The opaque atom `numerator // denominator` of a division that is not exact."""
 
-    numerator: Dim
-    denominator: Dim
+    # Monomials are hashed each time a polynomial is built: the atom keeps its hash.
+    __slots__ = ("numerator", "denominator", "_hash")
+
+    def __init__(self, numerator: Dim, denominator: Dim):
+        self.numerator = numerator
+        self.denominator = denominator
+        self._hash = hash((numerator, denominator))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _FloorDiv):
+            return NotImplemented
+        return self.numerator == other.numerator and self.denominator == other.denominator
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"_FloorDiv(numerator={self.numerator!r}, denominator={self.denominator!r})"
 
 
 def _atom_key(atom: _Atom) -> tuple:
@@ -90,16 +107,36 @@ class Dim:
     like) its `int`.
     """
 
-    __slots__ = ("_terms", "_hash")
+    # `_symbols`, `_sort_key` and `_text` are computed when first asked for (None until then).
+    __slots__ = ("_terms", "_value", "_hash", "_symbols", "_key", "_text")
 
     def __init__(self, terms: Mapping[_Monomial, int]):
-        """Internal: use `const`, `symbol` or `of`. `terms` maps monomials to non-zero coefficients."""
+        """Internal: use `const`, `symbol` or `of`. `terms` maps monomials to coefficients (zeros are dropped)."""
         items = [(monomial, coefficient) for monomial, coefficient in terms.items() if coefficient]
         if len(items) > 1:
             items.sort(key=lambda item: _monomial_key(item[0]))
-        self._terms: tuple[tuple[_Monomial, int], ...] = tuple(items)
-        value = self.value
-        self._hash = hash(value) if value is not None else hash(self._terms)
+        self._set_terms(tuple(items))
+
+    @classmethod
+    def _canonical(cls, terms: tuple[tuple[_Monomial, int], ...]) -> Dim:
+        """The Dim of `terms` already in canonical order, with no zero coefficient (nothing to sort)."""
+        dim = object.__new__(cls)
+        dim._set_terms(terms)
+        return dim
+
+    def _set_terms(self, terms: tuple[tuple[_Monomial, int], ...]) -> None:
+        self._terms: tuple[tuple[_Monomial, int], ...] = terms
+        if not terms:
+            value: int | None = 0
+        elif len(terms) == 1 and terms[0][0] == ():
+            value = terms[0][1]
+        else:
+            value = None
+        self._value = value
+        self._hash = hash(value) if value is not None else hash(terms)
+        self._symbols: frozenset[str] | None = None
+        self._key: tuple | None = None
+        self._text: str | None = None
 
     # -- construction ---------------------------------------------------------------
 
@@ -121,7 +158,7 @@ class Dim:
         """The dimension named `name` (a hyperparameter or an input's symbolic size)."""
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"a dimension name must be an identifier, not {name!r}")
-        return cls({((name, 1),): 1})
+        return cls._canonical(((((name, 1),), 1),))
 
     @classmethod
     def of(cls, value: Dim | int) -> Dim:
@@ -133,23 +170,39 @@ class Dim:
     @property
     def value(self) -> int | None:
         """The `int` this dimension equals when it is constant, else None."""
-        if not self._terms:
-            return 0
-        if len(self._terms) == 1 and self._terms[0][0] == ():
-            return self._terms[0][1]
-        return None
+        return self._value
+
+    @property
+    def terms(self) -> tuple[tuple[_Monomial, int], ...]:
+        """The canonical form: `(monomial, coefficient)` pairs in a fixed order, no coefficient zero.
+
+        A monomial is a tuple of `(atom, power)`, an atom a name or an opaque division
+        (with `numerator` and `denominator`); the empty monomial is the constant 1.
+        """
+        return self._terms
 
     @property
     def symbols(self) -> frozenset[str]:
         """Every name this dimension depends on, including names inside divisions."""
-        names: set[str] = set()
-        for monomial, _ in self._terms:
-            for atom, _ in monomial:
-                if isinstance(atom, str):
-                    names.add(atom)
-                else:
-                    names |= atom.numerator.symbols | atom.denominator.symbols
-        return frozenset(names)
+        if self._symbols is None:
+            names: set[str] = set()
+            for monomial, _ in self._terms:
+                for atom, _ in monomial:
+                    if isinstance(atom, str):
+                        names.add(atom)
+                    else:
+                        names |= atom.numerator.symbols | atom.denominator.symbols
+            self._symbols = frozenset(names)
+        return self._symbols
+
+    def as_name(self) -> str | None:
+        """The name this dimension is when it is one name alone (`width`, not `2 * width`), else None."""
+        terms = self._terms
+        if len(terms) == 1 and terms[0][1] == 1:
+            monomial = terms[0][0]
+            if len(monomial) == 1 and monomial[0][1] == 1 and isinstance(monomial[0][0], str):
+                return monomial[0][0]
+        return None
 
     def definitely_differs(self, other: Dim | int) -> bool:
         """Whether `self != other` for every positive value of the names.
@@ -163,20 +216,32 @@ class Dim:
 
     def substitute(self, values: Mapping[str, Dim | int]) -> Dim:
         """This dimension with each name in `values` replaced by its value, simplified again."""
-        if not self.symbols & values.keys():
+        if not values or self._value is not None or self.symbols.isdisjoint(values):
             return self
-        total = Dim.const(0)
+        name = self.as_name()
+        if name is not None:
+            value = values[name]
+            return self if _is_name(value, name) else Dim.of(value)
+        # A name given as itself changes nothing (a model used with its caller's names, `H` for `H`).
+        changes = {name: values[name] for name in self.symbols if name in values and not _is_name(values[name], name)}
+        if not changes:
+            return self
+        terms: dict[_Monomial, int] = {}
         for monomial, coefficient in self._terms:
+            if _untouched(monomial, changes):
+                terms[monomial] = terms.get(monomial, 0) + coefficient
+                continue
             term = Dim.const(coefficient)
             for atom, power in monomial:
                 if isinstance(atom, str):
-                    factor = Dim.of(values[atom]) if atom in values else Dim.symbol(atom)
+                    factor = Dim.of(changes[atom]) if atom in changes else Dim.symbol(atom)
                 else:
-                    factor = atom.numerator.substitute(values) // atom.denominator.substitute(values)
+                    factor = atom.numerator.substitute(changes) // atom.denominator.substitute(changes)
                 for _ in range(power):
                     term = term * factor
-            total = total + term
-        return total
+            for product, product_coefficient in term._terms:
+                terms[product] = terms.get(product, 0) + product_coefficient
+        return Dim(terms)
 
     def evaluate(self, values: Mapping[str, int]) -> int:
         """The `int` this dimension takes when every name has the given value.
@@ -199,37 +264,64 @@ class Dim:
         return 0
 
     def __add__(self, other: Dim | int) -> Dim:
-        if not isinstance(other, (Dim, int)) or isinstance(other, bool):
+        if isinstance(other, Dim):
+            other_terms = other._terms
+        elif isinstance(other, int) and not isinstance(other, bool):
+            other_terms = (((), other),) if other else ()
+        else:
             return NotImplemented
+        if not other_terms:
+            return self
+        if self._value is not None:
+            return _plus_constant(other_terms, self._value)
+        if len(other_terms) == 1 and other_terms[0][0] == ():
+            return _plus_constant(self._terms, other_terms[0][1])
         terms = dict(self._terms)
-        for monomial, coefficient in Dim.of(other)._terms:
+        for monomial, coefficient in other_terms:
             terms[monomial] = terms.get(monomial, 0) + coefficient
         return Dim(terms)
 
     __radd__ = __add__
 
     def __neg__(self) -> Dim:
-        return Dim({monomial: -coefficient for monomial, coefficient in self._terms})
+        return Dim._canonical(tuple((monomial, -coefficient) for monomial, coefficient in self._terms))
 
     def __sub__(self, other: Dim | int) -> Dim:
-        if not isinstance(other, (Dim, int)) or isinstance(other, bool):
-            return NotImplemented
-        return self + (-Dim.of(other))
+        if isinstance(other, Dim):
+            return self + (-other)
+        if isinstance(other, int) and not isinstance(other, bool):
+            return self + (-other)
+        return NotImplemented
 
     def __rsub__(self, other: int) -> Dim:
         return Dim.of(other) - self
 
     def __mul__(self, other: Dim | int) -> Dim:
-        if not isinstance(other, (Dim, int)) or isinstance(other, bool):
+        if isinstance(other, Dim):
+            if other._value is not None:
+                return self._scaled(other._value)
+            if self._value is not None:
+                return other._scaled(self._value)
+        elif isinstance(other, int) and not isinstance(other, bool):
+            return self._scaled(other)
+        else:
             return NotImplemented
         terms: dict[_Monomial, int] = {}
         for monomial_a, coefficient_a in self._terms:
-            for monomial_b, coefficient_b in Dim.of(other)._terms:
+            for monomial_b, coefficient_b in other._terms:
                 product = _multiply_monomials(monomial_a, monomial_b)
                 terms[product] = terms.get(product, 0) + coefficient_a * coefficient_b
         return Dim(terms)
 
     __rmul__ = __mul__
+
+    def _scaled(self, factor: int) -> Dim:
+        """`factor * self`: scaling every coefficient keeps the canonical order."""
+        if factor == 1:
+            return self
+        if factor == 0:
+            return Dim.const(0)
+        return Dim._canonical(tuple((monomial, coefficient * factor) for monomial, coefficient in self._terms))
 
     def __floordiv__(self, other: Dim | int) -> Dim:
         if not isinstance(other, (Dim, int)) or isinstance(other, bool):
@@ -257,19 +349,26 @@ class Dim:
             return (-self)._floordiv_constant(-divisor)
         # floor((q*d + r) / d) == q + floor(r / d) for integer-valued q: split each
         # coefficient so the remainder keeps coefficients in [0, d).
-        quotient: dict[_Monomial, int] = {}
-        remainder: dict[_Monomial, int] = {}
+        if divisor == 1:
+            return self
+        quotient: list[tuple[_Monomial, int]] = []
+        remainder: list[tuple[_Monomial, int]] = []
         for monomial, coefficient in self._terms:
-            quotient[monomial], remainder[monomial] = divmod(coefficient, divisor)
-        rest = Dim(remainder)
-        return Dim(quotient) + rest._opaque_floordiv(divisor)
+            whole, left = divmod(coefficient, divisor)
+            if whole:
+                quotient.append((monomial, whole))
+            if left:
+                remainder.append((monomial, left))
+        # Both keep the canonical order of this dimension's terms.
+        rest = Dim._canonical(tuple(remainder))
+        return Dim._canonical(tuple(quotient)) + rest._opaque_floordiv(divisor)
 
     def _opaque_floordiv(self, divisor: int) -> Dim:
         """`self // divisor` for a remainder `self` whose coefficients lie in [0, divisor)."""
         if self.value is not None:
             return Dim.const(self.value // divisor)
         common = math.gcd(divisor, *(coefficient for _, coefficient in self._terms))
-        numerator = Dim({monomial: coefficient // common for monomial, coefficient in self._terms})
+        numerator = Dim._canonical(tuple((monomial, coefficient // common) for monomial, coefficient in self._terms))
         divisor //= common
         if divisor == 1:
             return numerator
@@ -281,7 +380,7 @@ class Dim:
             inner_divisor = inner.denominator.value
             assert inner_divisor is not None  # _single_nested_division finds only constant divisors
             return (inner.numerator + offset * inner_divisor) // (inner_divisor * divisor)
-        return Dim({(((_FloorDiv(numerator, Dim.const(divisor))), 1),): 1})
+        return _division_atom(numerator, Dim.const(divisor))
 
     def _single_nested_division(self) -> tuple[_FloorDiv, int] | None:
         """`(F, k)` when this dimension is `F + k` for a division F by a positive constant."""
@@ -301,23 +400,23 @@ class Dim:
             # A single term c*m: move every term of self that c*m divides into the quotient.
             divisor_monomial, divisor_coefficient = denominator._terms[0]
             quotient: dict[_Monomial, int] = {}
-            remainder: dict[_Monomial, int] = {}
+            remainder: list[tuple[_Monomial, int]] = []
             for monomial, coefficient in self._terms:
                 reduced = _divide_monomial(monomial, divisor_monomial)
                 if reduced is not None and coefficient % divisor_coefficient == 0:
                     quotient[reduced] = coefficient // divisor_coefficient
                 else:
-                    remainder[monomial] = coefficient
-            rest = Dim(remainder)
+                    remainder.append((monomial, coefficient))
+            rest = Dim._canonical(tuple(remainder))
             if rest.value == 0:
                 return Dim(quotient)
-            return Dim(quotient) + Dim({((_FloorDiv(rest, denominator), 1),): 1})
+            return Dim(quotient) + _division_atom(rest, denominator)
         # A sum: exact only when self is a constant multiple of it.
         leading_monomial, leading_coefficient = denominator._terms[-1]
         ratio, left = divmod(self._coefficient(leading_monomial), leading_coefficient)
         if left == 0 and ratio and self == denominator * ratio:
             return Dim.const(ratio)
-        return Dim({((_FloorDiv(self, denominator), 1),): 1})
+        return _division_atom(self, denominator)
 
     # -- comparison -----------------------------------------------------------------
 
@@ -325,7 +424,7 @@ class Dim:
         if isinstance(other, bool):
             return False
         if isinstance(other, int):
-            return self.value == other
+            return self._value == other
         if isinstance(other, Dim):
             return self._terms == other._terms
         return NotImplemented
@@ -346,7 +445,9 @@ class Dim:
         return value
 
     def _sort_key(self) -> tuple:
-        return tuple((_monomial_key(monomial), coefficient) for monomial, coefficient in self._terms)
+        if self._key is None:
+            self._key = tuple((_monomial_key(monomial), coefficient) for monomial, coefficient in self._terms)
+        return self._key
 
     # -- text -----------------------------------------------------------------------
 
@@ -357,17 +458,49 @@ class Dim:
         "self.width"}`); an expression that is not a simple primary is put in
         parentheses.
         """
-        return _format(self, _PYTHON_STYLE, dict(rename or {}))
+        return format_dim(self, PYTHON_STYLE, dict(rename or {}))
 
     def formula(self) -> str:
         """The dimension as a formula for people, e.g. `12·dim² + 13·dim`."""
-        return _format(self, _FORMULA_STYLE, {})
+        return format_dim(self, FORMULA_STYLE, {})
 
     def __str__(self) -> str:
-        return _format(self, _MESSAGE_STYLE, {})
+        # Shape rules name their sizes in messages built before they know whether they fail.
+        if self._text is None:
+            self._text = format_dim(self, MESSAGE_STYLE, {})
+        return self._text
 
     def __repr__(self) -> str:
         return f"Dim({str(self)!r})"
+
+
+def _untouched(monomial: _Monomial, values: Mapping[str, object]) -> bool:
+    """Whether substituting `values` leaves `monomial` as it is: it names none of them, not even in a division."""
+    for atom, _ in monomial:
+        if isinstance(atom, str):
+            if atom in values:
+                return False
+        elif not (atom.numerator.symbols.isdisjoint(values) and atom.denominator.symbols.isdisjoint(values)):
+            return False
+    return True
+
+
+def _is_name(value: Dim | int, name: str) -> bool:
+    """Whether `value` is the dimension named `name` itself."""
+    return isinstance(value, Dim) and value._terms == ((((name, 1),), 1),)
+
+
+def _division_atom(numerator: Dim, denominator: Dim) -> Dim:
+    """The dimension that is the opaque division `numerator // denominator` alone."""
+    return Dim._canonical(((((_FloorDiv(numerator, denominator), 1),), 1),))
+
+
+def _plus_constant(terms: tuple[tuple[_Monomial, int], ...], constant: int) -> Dim:
+    """The Dim of canonical `terms` plus `constant`: the constant term sorts first, so nothing else moves."""
+    if terms and terms[0][0] == ():
+        total = terms[0][1] + constant
+        return Dim._canonical((((), total), *terms[1:]) if total else terms[1:])
+    return Dim._canonical((((), constant), *terms) if constant else terms)
 
 
 def _nonnegative(dim: Dim) -> bool:
@@ -377,8 +510,25 @@ def _nonnegative(dim: Dim) -> bool:
     non-negative when every coefficient is, and every division in it divides
     a non-negative numerator by a positive denominator.
     """
+    if all(_is_linear_name(monomial) for monomial, _ in dim._terms if monomial):
+        # `c + sum(a_i * n_i)` becomes `c + sum(a_i) + sum(a_i * n_i')`: no need to expand it.
+        return all(coefficient >= 0 for monomial, coefficient in dim._terms if monomial) and sum(
+            coefficient for _, coefficient in dim._terms
+        ) >= 0
+    try:
+        # Where every name is 1 the shifted form is its constant term: a negative value there
+        # means no proof, and costs far less to find than the shifted form.
+        if dim.evaluate(dict.fromkeys(dim.symbols, 1)) < 0:
+            return False
+    except ZeroDivisionError:
+        pass
     shifted = dim.substitute({name: Dim.symbol(name) + 1 for name in dim.symbols})
     return _all_coefficients_nonnegative(shifted)
+
+
+def _is_linear_name(monomial: _Monomial) -> bool:
+    """Whether `monomial` is one name to the first power."""
+    return len(monomial) == 1 and monomial[0][1] == 1 and isinstance(monomial[0][0], str)
 
 
 def _all_coefficients_nonnegative(dim: Dim) -> bool:
@@ -463,6 +613,8 @@ class Facts:
 
     def equal(self, a: Dim | int, b: Dim | int) -> bool:
         """Whether `a == b` follows from the facts."""
+        if a == b:
+            return True
         difference = self.normal(Dim.of(a) - Dim.of(b))
         if difference.value == 0:
             return True
@@ -552,97 +704,6 @@ def proven_at_most(a: Dim | int, b: Dim | int) -> bool:
     return _ACTIVE_FACTS.get().at_most(a, b)
 
 
-@dataclass(frozen=True)
-class _Style:
-    times: str
-    floordiv: str
-    #: write `dim²` rather than `dim*dim`.
-    powers: bool = False
-
-
-_PYTHON_STYLE = _Style(times=" * ", floordiv=" // ")
-_MESSAGE_STYLE = _Style(times="*", floordiv="//")
-_FORMULA_STYLE = _Style(times="·", floordiv="//", powers=True)
-_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-_PRIMARY_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant)
-
-
-def _is_primary(expression: str) -> bool:
-    try:
-        node = ast.parse(expression, mode="eval").body
-    except SyntaxError:
-        return False
-    return isinstance(node, _PRIMARY_NODES)
-
-
-def _format(dim: Dim, style: _Style, rename: dict[str, str]) -> str:
-    if not dim._terms:
-        return "0"
-
-    def degree(item: tuple[_Monomial, int]) -> int:
-        return sum(power for _, power in item[0])
-
-    # Highest degree first and the constant last; then positive terms before
-    # negative ones, so `3 - width` rather than `-width + 3`.
-    ordered = sorted(dim._terms, key=lambda item: -degree(item))
-    ordered = [item for item in ordered if item[1] > 0] + [item for item in ordered if item[1] < 0]
-    text = ""
-    for index, (monomial, coefficient) in enumerate(ordered):
-        leading_minus = index == 0 and coefficient < 0
-        body = _format_term(monomial, abs(coefficient), style, rename, leading_minus)
-        if index == 0:
-            text = "-" + body if leading_minus else body
-        else:
-            text += (" + " if coefficient > 0 else " - ") + body
-    return text
-
-
-def _format_term(
-    monomial: _Monomial, coefficient: int, style: _Style, rename: dict[str, str], negated: bool
-) -> str:
-    factors: list[str] = []
-    if coefficient != 1 or not monomial:
-        factors.append(str(coefficient))
-    # A division next to another factor, or after a unary minus, needs parentheses:
-    # `2 * a // b` means `(2 * a) // b` and `-a // b` means `(-a) // b`.
-    several = negated or len(monomial) > 1 or coefficient != 1 or any(power > 1 for _, power in monomial)
-    for atom, power in monomial:
-        if isinstance(atom, str):
-            text = rename.get(atom, atom)
-            if not _is_primary(text):
-                text = f"({text})"
-        else:
-            text = _format_division(atom, style, rename)
-            if several:
-                text = f"({text})"
-        if style.powers and power > 1:
-            factors.append(text + str(power).translate(_SUPERSCRIPTS))
-        else:
-            factors.extend([text] * power)
-    return style.times.join(factors)
-
-
-def _format_division(atom: _FloorDiv, style: _Style, rename: dict[str, str]) -> str:
-    numerator = _format(atom.numerator, style, rename)
-    if len(atom.numerator._terms) > 1 or not _single_factor(atom.numerator):
-        numerator = f"({numerator})"
-    denominator = _format(atom.denominator, style, rename)
-    if not _single_factor(atom.denominator):
-        denominator = f"({denominator})"
-    return f"{numerator}{style.floordiv}{denominator}"
-
-
-def _single_factor(dim: Dim) -> bool:
-    """Whether `dim` prints as one primary (a name or a non-negative constant)."""
-    if len(dim._terms) != 1:
-        return not dim._terms
-    monomial, coefficient = dim._terms[0]
-    if not monomial:
-        return coefficient >= 0
-    return coefficient == 1 and len(monomial) == 1 and monomial[0][1] == 1 and isinstance(monomial[0][0], str)
-
-
 #: The dtype names of the language, with the NumPy name each one means.
 DTYPES: Mapping[str, str] = {
     "f16": "float16",
@@ -678,7 +739,9 @@ class TensorType:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {', '.join(DTYPES)}")
-        object.__setattr__(self, "shape", tuple(Dim.of(size) for size in self.shape))
+        shape = self.shape
+        if type(shape) is not tuple or not all(isinstance(size, Dim) for size in shape):
+            object.__setattr__(self, "shape", tuple(Dim.of(size) for size in shape))
 
     @classmethod
     def of(cls, dtype: str, shape: Iterable[Dim | int]) -> TensorType:
@@ -701,4 +764,9 @@ class TensorType:
         return self.dtype in _INTEGER
 
     def __str__(self) -> str:
+        return self._text
+
+    @functools.cached_property
+    def _text(self) -> str:
+        # Shape rules name their inputs in messages built before they know whether they fail.
         return f"{self.dtype}[{', '.join(str(size) for size in self.shape)}]"

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from eqxdsl.compiler.library.functions import FUNCTIONS, METHODS
 from eqxdsl.compiler.library.layers import LAYERS
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import iter_model_items
 from eqxdsl.lsp._describe import function_signature, layer_argument_text, layer_signature, model_signature
-from eqxdsl.lsp._tree import declared_name, model_items, text_of
+from eqxdsl.lsp._tree import declared_name, text_of
 
 #: How far back (in characters) to look for the bracket of the call the cursor is in.
 _CALL_LOOKBACK = 4000
@@ -130,7 +131,7 @@ def _in_scope(tree: s.SpecFile, lines: list[str], line: int) -> list[Completion]
     for param in model.params:
         default = f" = {text_of(lines, param.default.pos)}" if param.default is not None else ""
         found.append(Completion(param.name, "hyper", f"{param.name}: {param.type}{default}"))
-    for item in model_items(model.items):
+    for item in iter_model_items(model.items):
         name = declared_name(item)
         if name is None:
             continue

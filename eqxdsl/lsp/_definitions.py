@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eqxdsl.compiler.parse import syntax as s
-from eqxdsl.lsp._tree import contains, declared_name, model_items, name_span, path_at, statements
+from eqxdsl.compiler.parse.walk import iter_model_items, iter_statements
+from eqxdsl.lsp._tree import contains, declared_name, name_span, path_at
 
 #: Reads the syntax tree of the spec at a resolved path (for imports), or None if it cannot.
 TreeLoader = Callable[[Path], "s.SpecFile | None"]
@@ -107,7 +108,7 @@ class Resolver:
 
     def _in_method(self, name: str, where: s.Pos, method: s.Method, model: s.Model | None) -> Definition | None:
         targets: list[s.Name] = []
-        for statement in statements(method.body):
+        for statement in iter_statements(method.body):
             if isinstance(statement, s.Assign):
                 targets += [t for t in statement.targets if t.id == name]
             elif isinstance(statement, s.For):
@@ -122,7 +123,7 @@ class Resolver:
         return None
 
     def _in_model(self, name: str, where: s.Pos, model: s.Model) -> Definition | None:
-        for item in model_items(model.items):
+        for item in iter_model_items(model.items):
             if isinstance(item, s.RepeatDef) and contains(item.pos, where.line, where.column):
                 for target in item.targets:
                     if target.id == name:
@@ -137,8 +138,8 @@ class Resolver:
 
     def _size(self, name: str, model: s.Model) -> Definition | None:
         """The first place an input's type names the size `name`: the model's inputs, then each method's."""
-        types = [item.type for item in model_items(model.items) if isinstance(item, s.InputDecl)]
-        for item in model_items(model.items):
+        types = [item.type for item in iter_model_items(model.items) if isinstance(item, s.InputDecl)]
+        for item in iter_model_items(model.items):
             if isinstance(item, s.Method):
                 types += [param.type for param in item.params or () if param.type is not None]
         for tensor in types:
@@ -160,7 +161,7 @@ class Resolver:
         layer_model = self.lookup(layer.func.id, layer.func.pos, None, None)
         if layer_model is None or not isinstance(layer_model.node, s.Model):
             return None
-        for item in model_items(layer_model.node.items):
+        for item in iter_model_items(layer_model.node.items):
             if isinstance(item, s.Method) and item.name == node.attr:
                 lines = layer_model.tree.source.splitlines()
                 return Definition(layer_model.path, name_span(lines, item.pos, item.name), item, "method",

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from eqxdsl.compiler.library.functions import FUNCTIONS, METHODS
 from eqxdsl.compiler.library.layers import LAYERS
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import iter_model_items, iter_statements
 from eqxdsl.compiler.values import TupleValue
 from eqxdsl.lsp._analysis import DocumentAnalysis
 from eqxdsl.lsp._definitions import Definition, Resolver
 from eqxdsl.lsp._describe import function_signature, layer_signature, model_signature, value_text
-from eqxdsl.lsp._tree import model_items, path_at, statements, text_of
+from eqxdsl.lsp._tree import path_at, text_of
 
 
 @dataclass(frozen=True)
@@ -120,9 +121,9 @@ def _assigned_values(analysis: DocumentAnalysis, definition: Definition | None) 
 
 def _assignments(tree: s.SpecFile) -> Iterator[s.Assign]:
     for model in tree.models:
-        for item in model_items(model.items):
+        for item in iter_model_items(model.items):
             if isinstance(item, s.Method):
-                yield from (st for st in statements(item.body) if isinstance(st, s.Assign))
+                yield from (st for st in iter_statements(item.body) if isinstance(st, s.Assign))
 
 
 def _one_line(text: str) -> str:

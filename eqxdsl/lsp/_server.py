@@ -217,99 +217,108 @@ def _symbol(symbol: Symbol, lines: list[str], server: EqxLanguageServer) -> type
     )
 
 
+def _check_with_importers(ls: EqxLanguageServer, params: types.DidOpenTextDocumentParams | types.DidChangeTextDocumentParams) -> None:
+    """An opened or changed document, then the open documents that import it (they see its unsaved text)."""
+    ls.check(params.text_document.uri)
+    ls.check_importers(params.text_document.uri)
+
+
+def _check_every_document(ls: EqxLanguageServer, params: types.DidSaveTextDocumentParams | types.DidChangeWatchedFilesParams) -> None:
+    """After a save or a change on disk: any open document may import what changed."""
+    for uri in list(ls.analyses):
+        ls.check(uri)
+
+
+def _close(ls: EqxLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.close(params.text_document.uri)
+
+
+def _hover(ls: EqxLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    uri = params.text_document.uri
+    resolver = ls.resolver(uri)
+    if resolver is None:
+        return None
+    found = hover_at(ls.analyses[uri], resolver, *ls.cursor(uri, params.position))
+    if found is None:
+        return None
+    contents = types.MarkupContent(kind=types.MarkupKind.Markdown, value=found.markdown())
+    return types.Hover(contents=contents, range=ls.editor_range(resolver.lines, found.span))
+
+
+def _definition(ls: EqxLanguageServer, params: types.DefinitionParams) -> types.Location | None:
+    uri = params.text_document.uri
+    resolver = ls.resolver(uri)
+    if resolver is None:
+        return None
+    found = resolver.at(*ls.cursor(uri, params.position))
+    if found is None:
+        return None
+    target_uri = uri if found.path == resolver.path else from_fs_path(found.path)
+    return types.Location(uri=target_uri, range=ls.editor_range(found.tree.source.splitlines(), found.span))
+
+
+def _completion(ls: EqxLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+    uri = params.text_document.uri
+    document = ls.workspace.get_text_document(uri)
+    offset = document.offset_at_position(params.position)
+    items = [
+        types.CompletionItem(
+            label=found.label,
+            kind=_COMPLETION_KINDS[found.kind],
+            detail=found.detail,
+            documentation=found.documentation,
+            sort_text=f"{found.rank}{found.label}",
+        )
+        for found in completions_at(document.source, offset, ls.last_trees.get(uri))
+    ]
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+def _document_symbols(ls: EqxLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+    tree = ls.last_trees.get(params.text_document.uri)
+    if tree is None:
+        return []
+    lines = tree.source.splitlines()
+    return [_symbol(symbol, lines, ls) for symbol in document_symbols(tree)]
+
+
+def _formatting(ls: EqxLanguageServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
+    """The whole document formatted as `eqxdsl fmt` formats it; None (no edit) when it does not parse."""
+    from eqxdsl.format import UnsafeFormatError, format_source
+
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    try:
+        formatted = format_source(document.source, path=document_path(document.uri))
+    except (CompileError, UnsafeFormatError) as error:
+        _log.info("not formatting %s: %s", document.uri, error)
+        return None
+    if formatted == document.source:
+        return []
+    lines = document.lines
+    end = types.Position(line=len(lines), character=0)
+    return [types.TextEdit(range=types.Range(start=types.Position(line=0, character=0), end=end), new_text=formatted)]
+
+
+#: (LSP method, its options, handler): every feature the server offers.
+_FEATURES = (
+    (types.TEXT_DOCUMENT_DID_OPEN, None, _check_with_importers),
+    (types.TEXT_DOCUMENT_DID_CHANGE, None, _check_with_importers),
+    (types.TEXT_DOCUMENT_DID_SAVE, None, _check_every_document),
+    (types.WORKSPACE_DID_CHANGE_WATCHED_FILES, None, _check_every_document),
+    (types.TEXT_DOCUMENT_DID_CLOSE, None, _close),
+    (types.TEXT_DOCUMENT_HOVER, None, _hover),
+    (types.TEXT_DOCUMENT_DEFINITION, None, _definition),
+    (types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["(", ",", "."]), _completion),
+    (types.TEXT_DOCUMENT_DOCUMENT_SYMBOL, None, _document_symbols),
+    (types.TEXT_DOCUMENT_FORMATTING, None, _formatting),
+)
+
+
 def build_server() -> EqxLanguageServer:
     """A server with every feature registered, not yet started."""
     server = EqxLanguageServer()
-
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: EqxLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.check(params.text_document.uri)
-        ls.check_importers(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: EqxLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.check(params.text_document.uri)
-        ls.check_importers(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: EqxLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-        for uri in list(ls.analyses):
-            ls.check(uri)
-
-    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
-    def did_change_files(ls: EqxLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
-        for uri in list(ls.analyses):
-            ls.check(uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: EqxLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.close(params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(ls: EqxLanguageServer, params: types.HoverParams) -> types.Hover | None:
-        uri = params.text_document.uri
-        resolver = ls.resolver(uri)
-        if resolver is None:
-            return None
-        found = hover_at(ls.analyses[uri], resolver, *ls.cursor(uri, params.position))
-        if found is None:
-            return None
-        contents = types.MarkupContent(kind=types.MarkupKind.Markdown, value=found.markdown())
-        return types.Hover(contents=contents, range=ls.editor_range(resolver.lines, found.span))
-
-    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-    def definition(ls: EqxLanguageServer, params: types.DefinitionParams) -> types.Location | None:
-        uri = params.text_document.uri
-        resolver = ls.resolver(uri)
-        if resolver is None:
-            return None
-        found = resolver.at(*ls.cursor(uri, params.position))
-        if found is None:
-            return None
-        target_uri = uri if found.path == resolver.path else from_fs_path(found.path)
-        return types.Location(uri=target_uri, range=ls.editor_range(found.tree.source.splitlines(), found.span))
-
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["(", ",", "."]))
-    def completion(ls: EqxLanguageServer, params: types.CompletionParams) -> types.CompletionList:
-        uri = params.text_document.uri
-        document = ls.workspace.get_text_document(uri)
-        offset = document.offset_at_position(params.position)
-        items = [
-            types.CompletionItem(
-                label=found.label,
-                kind=_COMPLETION_KINDS[found.kind],
-                detail=found.detail,
-                documentation=found.documentation,
-                sort_text=f"{found.rank}{found.label}",
-            )
-            for found in completions_at(document.source, offset, ls.last_trees.get(uri))
-        ]
-        return types.CompletionList(is_incomplete=False, items=items)
-
-    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    def symbols(ls: EqxLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
-        tree = ls.last_trees.get(params.text_document.uri)
-        if tree is None:
-            return []
-        lines = tree.source.splitlines()
-        return [_symbol(symbol, lines, ls) for symbol in document_symbols(tree)]
-
-    @server.feature(types.TEXT_DOCUMENT_FORMATTING)
-    def formatting(ls: EqxLanguageServer, params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
-        from eqxdsl.format import UnsafeFormatError, format_source
-
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        try:
-            formatted = format_source(document.source, path=document_path(document.uri))
-        except (CompileError, UnsafeFormatError) as error:
-            _log.info("not formatting %s: %s", document.uri, error)
-            return None
-        if formatted == document.source:
-            return []
-        lines = document.lines
-        end = types.Position(line=len(lines), character=0)
-        return [types.TextEdit(range=types.Range(start=types.Position(line=0, character=0), end=end), new_text=formatted)]
-
+    for method, options, handle in _FEATURES:
+        server.feature(method, options)(handle)
     return server
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eqxdsl.compiler.parse import syntax as s
-from eqxdsl.lsp._tree import declared_name, model_items, name_span, text_of
+from eqxdsl.compiler.parse.walk import iter_model_items
+from eqxdsl.lsp._tree import declared_name, name_span, text_of
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def document_symbols(tree: s.SpecFile) -> list[Symbol]:
     for model in tree.models:
         children = [Symbol(param.name, "hyper", str(param.type), param.pos, name_span(lines, param.pos, param.name))
                     for param in model.params]
-        for item in model_items(model.items):
+        for item in iter_model_items(model.items):
             name = declared_name(item)
             if name is None:
                 continue

@@ -7,24 +7,9 @@ end column exclusive. The server converts to and from the editor's units.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from eqxdsl.compiler.parse import syntax as s
-
-
-def children(node: s.Node) -> Iterator[s.Node]:
-    """The nodes directly inside `node`, in source order."""
-    for name, value in vars(node).items():
-        if name in ("pos", "path_pos"):
-            continue
-        if isinstance(value, s.Node):
-            yield value
-        elif isinstance(value, tuple):
-            for item in value:
-                if isinstance(item, s.Node):
-                    yield item
-                elif isinstance(item, tuple):
-                    yield from (inner for inner in item if isinstance(inner, s.Node))
+from eqxdsl.compiler.parse.walk import iter_children
 
 
 def contains(pos: s.Pos, line: int, column: int) -> bool:
@@ -37,7 +22,7 @@ def path_at(tree: s.Node, line: int, column: int) -> list[s.Node]:
     path = [tree]
     node = tree
     while True:
-        inner = [child for child in children(node) if contains(child.pos, line, column)]
+        inner = [child for child in iter_children(node) if contains(child.pos, line, column)]
         if not inner:
             return path
         # Of two adjacent spans sharing the cursor (`a+b` with the cursor on `+`), the later one starts there.
@@ -63,27 +48,6 @@ def text_of(lines: list[str], pos: s.Pos) -> str:
     middle = lines[pos.line : pos.end_line - 1]
     last = lines[pos.end_line - 1][: pos.end_column - 1] if pos.end_line <= len(lines) else ""
     return "\n".join([first, *middle, last])
-
-
-def model_items(items: tuple) -> Iterator[s.Node]:
-    """A model's items, with those inside model-level `if`/`else` blocks in source order."""
-    for item in items:
-        if isinstance(item, s.ModelIf):
-            yield from model_items(item.body)
-            yield from model_items(item.orelse)
-        else:
-            yield item
-
-
-def statements(body: tuple) -> Iterator[s.Node]:
-    """A method body's statements, with those nested in `for` and `if` blocks, in source order."""
-    for statement in body:
-        yield statement
-        if isinstance(statement, s.For):
-            yield from statements(statement.body)
-        elif isinstance(statement, s.If):
-            yield from statements(statement.body)
-            yield from statements(statement.orelse)
 
 
 def declared_name(item: s.Node) -> str | None:

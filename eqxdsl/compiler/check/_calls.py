@@ -74,8 +74,10 @@ class CallChecker(Role):
         for kw in keywords:
             kw_values[kw.name] = (self.checker.expressions.eval(kw.value, scope) if not self._is_key_arg(kw.value) else Static("key", None), kw)
         return self.call(step, func, args, nodes, kw_values, scope)
+
     def _is_key_arg(self, node: s.Expr) -> bool:
         return isinstance(node, s.Name) and node.id == "key"
+
     def call(self, node: s.Expr, func: s.Expr, args: list[Value], nodes: list, keywords: dict, scope: Scope) -> Value:
         model = self.model
         if any_poisoned([*args, *(value for value, _ in keywords.values())]):
@@ -144,6 +146,7 @@ class CallChecker(Role):
             return self.checker.stacks.call_copy(node, func, args, nodes, keywords, scope)
         self.r.error(func, "only layers, methods, functions and function hyperparameters can be called")
         raise Abort
+
     def call_array_method(self, node, func: s.Attribute, args, nodes, keywords, scope: Scope) -> Value:
         """`x.mean(0)`: an array's method, checked as the function of the same name with `x` first.
 
@@ -163,6 +166,7 @@ class CallChecker(Role):
             args = [Static("ints", tuple(a.value for a in args))]
             nodes = [node]
         return self.call_function(node, function, [receiver, *args], [func.value, *nodes], keywords)
+
     def _method_hint(self, name: str) -> str:
         if name in FUNCTIONS:
             return f"call the function instead: {name}(x, ...)"
@@ -170,6 +174,7 @@ class CallChecker(Role):
             known = ELSEWHERE[name]
             return f"did you mean x.{known}(...)?" if known in METHODS else f"did you mean the function {known}(x, ...)?"
         return did_you_mean(name, METHODS) or "array methods: " + ", ".join(sorted(METHODS))
+
     def _layer_inputs(self, node, layer, args: list[Value], nodes: list, keywords: dict, method: str | None) -> tuple[tuple, tuple[str, ...]]:
         names = layer.inputs
         if method is not None:
@@ -198,6 +203,7 @@ class CallChecker(Role):
                 raise Abort
         inputs = tuple(to_layer_value(v) for v in args)
         return inputs, tuple(used_keywords)
+
     def _at_fault(self, node: s.Node, info: FieldInfo, copy: StackCopy | None, keywords: dict, error: LayerShapeError) -> s.Node:
         """Where a layer call's error is reported: the keyword input or constructor argument it blames, else the call."""
         if error.argument in keywords:
@@ -206,6 +212,7 @@ class CallChecker(Role):
         if error.argument in given:
             return given[error.argument][1]
         return node
+
     def call_layer(self, node, info: FieldInfo, args, nodes, keywords, rest: bool, method: str | None = None, copy: StackCopy | None = None) -> Value:
         """A call of a layer field, of a copy of a stack (`rest`: any copy but the first; `copy`: the copy
         itself, for stacks checked copy by copy), or of a model layer's method."""
@@ -270,6 +277,7 @@ class CallChecker(Role):
         index = info.copies.index(copy) if copy is not None else (1 if rest else 0) if info.kind == "stack" else None
         record(self.checker, CallSite(node, "layer", info.name, inputs, result, index, rest and copy is None, method))
         return from_layer_value(result)
+
     def _mark_caller(self, stochastic: bool, stateful: bool, call_inference: bool) -> None:
         """The method being checked makes a call: it draws random numbers, uses the state, or takes
         `inference` (which every stochastic callee does) when the callee does."""
@@ -279,6 +287,7 @@ class CallChecker(Role):
         caller.stochastic = caller.stochastic or stochastic
         caller.stateful = caller.stateful or stateful
         caller.call_inference = caller.call_inference or call_inference or stochastic
+
     def call_method(self, node, func: s.Name, info: MethodInfo, args, nodes, keywords) -> Value:
         self.model.resolved[id(func)] = Ref("method", info.name)
         if info.checking:
@@ -314,6 +323,7 @@ class CallChecker(Role):
         record(self.checker, CallSite(node, "method", info.name, tuple(args), result, bound=bound))
         # None: the method has no return, which was reported.
         return POISONED if result is None else result
+
     def call_function(self, node, function: Function, args, nodes, keywords) -> Value:
         params = function.params
         if function.name == "einsum":
@@ -346,6 +356,7 @@ class CallChecker(Role):
         self.model.resolved[id(node)] = CallRef("function", function.name, stochastic=function.stochastic)
         record(self.checker, CallSite(node, "function", function.name, tuple(a for a in args if is_array(a)), result))
         return result
+
     def _bind_values(self, node, function: Function, args, nodes, keywords) -> tuple[dict, dict]:
         params = function.params
         values: dict[str, Value] = {}
@@ -379,6 +390,7 @@ class CallChecker(Role):
                 values[param.name] = static_of(param.default)
                 where[param.name] = None
         return values, where
+
     def bind(self, call: s.Call, params: tuple[FnParam, ...], what: str) -> dict[str, tuple[Static, s.Node | None]]:
         """Bind a build-time call's arguments (initialisers) to parameters."""
         result: dict[str, tuple[Static, s.Node | None]] = {}
@@ -409,6 +421,7 @@ class CallChecker(Role):
             if param.name not in result and param.default is FN_REQUIRED and param.name not in suggested:
                 self.r.error(call, f"{what} needs the argument {param.name!r}")
         return result
+
     def call_map(self, node, args, nodes, keywords, scope: Scope) -> Value:
         for name, (_, kw_node) in keywords.items():
             if name not in ("in_axes", "out_axes"):

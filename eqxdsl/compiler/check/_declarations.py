@@ -26,7 +26,6 @@ from eqxdsl.compiler.check._statements import StatementChecker
 from eqxdsl.compiler.check._walk import (
     items_with_conditions,
     model_conditions,
-    walk_items,
 )
 from eqxdsl.compiler.check.checked import (
     CheckedModel,
@@ -41,6 +40,7 @@ from eqxdsl.compiler.library.functions import FnParam
 from eqxdsl.compiler.library.initialisers import INITIALISERS
 from eqxdsl.compiler.library.layers import BoundLayer, LayerArg, LayerInfo, suggest
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import iter_model_items
 from eqxdsl.compiler.reserved import RESERVED_NAMES
 from eqxdsl.compiler.values import Static, describe
 
@@ -83,6 +83,7 @@ class ModelChecker:
         self.stacks = StackChecker(self)
         # The loop names of `repeat ... in ...` while one copy's arguments are evaluated.
         self.copy_bindings: dict[str, Static] = {}
+
     def declare(self) -> None:
         """Hyperparameters, constants, fields and method signatures."""
         node = self.model.node
@@ -99,18 +100,25 @@ class ModelChecker:
             names[name] = where
             return True
 
+        first_default = None
         for param in node.params:
+            if param.default is not None:
+                first_default = first_default or param
+            elif first_default is not None:
+                # The generated __init__ takes them in this order, as Python's parameters.
+                self.r.error(param, f"hyperparameter {param.name} has no default, but comes after {first_default.name}, which has one",
+                             hint=f"give {param.name} a default, or move it before {first_default.name}")
             if not claim(param.name, param, "hyperparameter") and param.name in names:
                 continue
             # A hyperparameter with a refused name is still declared (the spec
             # fails anyway), so that its uses raise no follow-on errors.
             self.model.hypers.append(self._hyper(param))
-        forward_inputs = [i for i in walk_items(node.items) if isinstance(i, s.InputDecl)]
+        forward_inputs = [i for i in iter_model_items(node.items) if isinstance(i, s.InputDecl)]
         # Input sizes may be used by definitions (`Linear(out_features=D)`): a
         # bare name in an input's shape that the model defines nowhere else is one.
-        defined = {p.name for p in node.params} | {getattr(i, "name", None) for i in walk_items(node.items)}
+        defined = {p.name for p in node.params} | {getattr(i, "name", None) for i in iter_model_items(node.items)}
         typed = [i.type for i in forward_inputs] + [
-            p.type for m in walk_items(node.items) if isinstance(m, s.Method) for p in (m.params or ()) if p.type is not None
+            p.type for m in iter_model_items(node.items) if isinstance(m, s.Method) for p in (m.params or ()) if p.type is not None
         ]
         for tensor_type in typed:
             for dim in tensor_type.dims:
@@ -148,6 +156,7 @@ class ModelChecker:
         # Method signatures, so that methods can call each other in any order.
         for info in self.model.methods.values():
             self._signature(info, forward_inputs)
+
     def _hyper(self, param: s.HyperParam) -> HyperInfo:
         t = param.type
         length = None
@@ -172,6 +181,7 @@ class ModelChecker:
             # A tuple of any length is checked at its default's length (or a call's), its values symbolic.
             info.value = variadic_value(param.name, self.tuple_lengths.get(param.name, len(info.default.value)))
         return info
+
     def _check_default(self, info: HyperInfo) -> None:
         default = info.node.default
         assert default is not None  # called only for a hyperparameter with a default
@@ -186,6 +196,7 @@ class ModelChecker:
             self.r.error(default, f"the default of {info.name} must be a value fixed in the spec", hint="write a literal, or arithmetic on literals")
             return
         info.default = value
+
     def _definition(self, item, conditions: tuple[str, ...]) -> None:
         name = item.name
         conditional = bool(conditions)
@@ -212,6 +223,10 @@ class ModelChecker:
                 count = Static("int", Dim.const(1))
             elif count.value.value is not None and count.value.value < 1:
                 self.r.error(item.count, f"a repeat count must be at least 1, not {count.value}")
+            elif self.stacks.divides_by_zero(count.value):
+                # `__init__` builds the copies with the defaults: it would divide by zero.
+                self.r.error(item.count, f"the count of {name} ({count.value}) divides by zero with the hyperparameters' defaults", hint="choose defaults that give a count")
+                count = Static("int", Dim.const(1))
             info = self._layer_field(name, item, item.layer, conditional)
             if info is not None:
                 info.kind = "stack"
@@ -243,6 +258,7 @@ class ModelChecker:
         if isinstance(constant, Static) and constant.kind == "int" and isinstance(constant.value, Dim):
             constant = Static("int", constant.value)
         self.model.constants[name] = (item, constant)
+
     def _check_initialiser(self, init: s.Expr, tensor: TensorType | None) -> None:
         callee = init.func if isinstance(init, s.Call) else init
         if not isinstance(callee, s.Name):
@@ -261,8 +277,10 @@ class ModelChecker:
                 self.r.error(node, f"argument {pname} of {name} must be a number, not {describe(value)}")
         if spec.fan and tensor is not None and tensor.rank < 2:
             self.r.error(init, f"{name} needs a parameter of rank 2 or more (it reads fan-in and fan-out), got {tensor}")
+
     def layer_class(self, name: str):
         return self.spec.layer_class(name, self.model)
+
     def _unknown_layer(self, func: s.Name) -> None:
         """Report a layer name that names no layer: a model of this file that contains itself, or an unknown name."""
         name = func.id
@@ -273,6 +291,7 @@ class ModelChecker:
             self.r.error(func, f"models {self.model.name} and {name} use each other", hint="a model cannot contain, directly or through other models, a model that contains it")
         else:
             self.r.error(func, f"unknown layer {name!r}", hint=unknown_layer_hint(name, self.spec.layer_names()))
+
     def _layer_field(self, name: str, item, call: s.Expr, conditional: bool) -> FieldInfo | None:
         if not isinstance(call, s.Call) or not isinstance(call.func, s.Name):
             self.r.error(call, "expected a layer constructor such as Linear(out_features=8)")
@@ -293,6 +312,7 @@ class ModelChecker:
             self.failed_layers.add(name)
         self.model.fields[name] = info
         return info
+
     def _layer_arguments(self, layer, call: s.Call) -> tuple[dict[str, tuple[object, s.Expr]], bool]:
         """The constructor arguments of `call` by name, and whether they were all accepted.
 
@@ -344,6 +364,7 @@ class ModelChecker:
                 if arg.name not in suggested:
                     self.r.error(call, f"{layer_name} needs the argument {arg.name!r}", hint=f"add {arg.name}=... to the call")
         return result, complete
+
     def _layer_argument(self, layer_name: str, arg: LayerArg, node: s.Expr) -> object | None:
         """The table value of one constructor argument, or None after reporting it."""
         if arg.kind == "module":
@@ -367,7 +388,7 @@ class ModelChecker:
             return None
         if arg.kind == "int" and arg.name not in _SIGNED_LAYER_ARGS and isinstance(converted, Dim):
             try:
-                size = converted.substitute(self.stacks.defaults()).value
+                size = converted.value if converted.value is not None else converted.substitute(self.stacks.defaults()).value
             except ZeroDivisionError:
                 self.r.error(node, f"argument {arg.name} of {layer_name} divides by zero with the hyperparameters' defaults", hint="choose defaults that give a size")
                 return None
@@ -376,6 +397,7 @@ class ModelChecker:
                 # Reported, but kept: the shapes that follow are still worth checking.
                 self.r.error(node, f"argument {arg.name} of {layer_name} is {size}{where}, but it is a size and cannot be negative")
         return converted
+
     def _module_argument(self, node: s.Expr) -> BoundLayer | None:
         """The wrapped layer of a constructor call; None if `node` is not one; Abort if it has errors (reported)."""
         if not isinstance(node, s.Call) or not isinstance(node.func, s.Name):
@@ -391,6 +413,7 @@ class ModelChecker:
         if missing or not complete:
             raise Abort
         return BoundLayer(layer, {k: v for k, (v, _) in given.items()})
+
     def _signature(self, info: MethodInfo, forward_inputs: list[s.InputDecl]) -> None:
         node = info.node
         params: list[tuple[str, TensorType]] = []
@@ -423,12 +446,11 @@ class ModelChecker:
                 continue
             params.append((name, tensor))
             for axis, dim in enumerate(tensor.shape):
-                symbols = dim.symbols
-                if len(symbols) == 1:
-                    symbol = next(iter(symbols))
-                    if symbol in self.model.input_dims and dim == Dim.symbol(symbol):
-                        info.call_dims.setdefault(symbol, (name, axis))
+                symbol = dim.as_name()
+                if symbol is not None and symbol in self.model.input_dims:
+                    info.call_dims.setdefault(symbol, (name, axis))
         info.params = params
+
     def type_of(self, node: s.TensorTypeExpr, allow_new_dims: bool) -> TensorType:
         if node.dtype not in DTYPES:
             self.r.error(node, f"unknown dtype {node.dtype!r}", hint=did_you_mean(node.dtype, DTYPES) or "dtypes: " + ", ".join(DTYPES))
@@ -437,6 +459,7 @@ class ModelChecker:
         for dim_node in node.dims:
             dims.append(self.dim_of(dim_node, allow_new_dims))
         return TensorType(node.dtype, tuple(dims))
+
     def dim_of(self, node: s.Expr, allow_new_dims: bool) -> Dim:
         if isinstance(node, s.Name) and self.lookup_static(node.id) is None:
             name = node.id
@@ -463,19 +486,28 @@ class ModelChecker:
             self.r.error(node, f"a dimension must be an int, not {describe(value)}")
             raise Abort
         return value.value
+
     def static_names(self) -> list[str]:
         return [h.name for h in self.model.hypers] + list(self.model.constants) + sorted(self.model.input_dims)
+
     def lookup_static(self, name: str) -> Static | None:
+        found = self.find_static(name)
+        return found[1] if found is not None else None
+
+    def find_static(self, name: str) -> tuple[str, Static] | None:
+        """The build-time value of `name`, with the `Ref` kind a use of it resolves to: "loop" (a stack copy's
+        binding), "const", "hyper" or "dim" (an input size); None when `name` has none."""
         if name in self.copy_bindings:
-            return self.copy_bindings[name]
+            return "loop", self.copy_bindings[name]
         for hyper in self.model.hypers:
             if hyper.name == name:
-                return hyper.value
+                return "const" if name in self.model.constants else "hyper", hyper.value
         if name in self.model.constants:
-            return self.model.constants[name][1]
+            return "const", self.model.constants[name][1]
         if name in self.model.input_dims:
-            return Static("int", Dim.symbol(name))
+            return "dim", Static("int", Dim.symbol(name))
         return None
+
     def static_eval(self, node: s.Expr, allow_symbols: bool = True) -> Static:
         """Evaluate an expression fixed at build time (hyperparameters, constants, literals)."""
         value = self.expressions.eval(node, None, allow_symbols=allow_symbols)

@@ -79,9 +79,11 @@ class ExpressionChecker(Role):
         if self.spec.recorder is not None:
             self.spec.recorder.record(node, value)
         return value
+
     def reach(self, node: s.Node) -> None:
         """Count the fields that `node` names as called: its check stopped at an error, so they could not be."""
         self.checker.reached.update(name for name in names_in(node) if name in self.model.fields)
+
     def _eval_Constant(self, node: s.Constant, scope, allow_symbols) -> Value:
         v = node.value
         if v is None:
@@ -93,6 +95,7 @@ class ExpressionChecker(Role):
         if isinstance(v, float):
             return Static("float", v)
         return Static("str", v)
+
     def _eval_Name(self, node: s.Name, scope: Scope | None, allow_symbols) -> Value:
         name = node.id
         resolved = self.model.resolved
@@ -102,21 +105,15 @@ class ExpressionChecker(Role):
         if scope is not None and name in scope.stack_vars:
             self.r.error(node, f"the loop variable {name} is a layer: call it, as in {name}(x)")
             raise Abort
-        static = self.checker.lookup_static(name)
-        if static is not None:
+        found = self.checker.find_static(name)
+        if found is not None:
             if not allow_symbols:
                 self.r.error(node, f"a default must be a literal, not the name {name!r}")
                 raise Abort
-            if name in self.checker.copy_bindings:
-                resolved[id(node)] = Ref("loop", name)
-            elif name in self.model.constants:
-                resolved[id(node)] = Ref("const", name)
-            elif any(h.name == name for h in self.model.hypers):
-                resolved[id(node)] = Ref("hyper", name)
-            else:
-                if scope is not None and self.checker.current is not None:
-                    self.checker.current.used_dims.setdefault(name, node)
-                resolved[id(node)] = Ref("dim", name)
+            kind, static = found
+            if kind == "dim" and scope is not None and self.checker.current is not None:
+                self.checker.current.used_dims.setdefault(name, node)
+            resolved[id(node)] = Ref(kind, name)
             return static
         if name in self.model.fields:
             info = self.model.fields[name]
@@ -145,6 +142,7 @@ class ExpressionChecker(Role):
         candidates += self.checker.static_names() + list(self.model.fields) + list(FUNCTIONS) + list(self.model.methods)
         self.r.error(node, f"unknown name {name!r}", hint=did_you_mean(name, candidates))
         raise Abort
+
     def check_present(self, node: s.Node, name: str, scope: Scope) -> None:
         info = self.model.fields[name]
         if not info.conditional:
@@ -157,10 +155,13 @@ class ExpressionChecker(Role):
             return
         self.r.error(node, f"{name} exists only when its `if` condition holds; here it may be None", hint=f"guard this use: `if {name}:` or `... if {name} else ...`")
         raise Abort
+
     def _eval_TupleExpr(self, node: s.TupleExpr, scope, allow_symbols) -> Value:
         return self._sequence(node.elts, scope, allow_symbols)
+
     def _eval_ListExpr(self, node: s.ListExpr, scope, allow_symbols) -> Value:
         return self._sequence(node.elts, scope, allow_symbols)
+
     def _sequence(self, elts, scope, allow_symbols) -> Value:
         values = [self.eval(e, scope, allow_symbols) for e in elts]
         if any_poisoned(values):
@@ -173,10 +174,12 @@ class ExpressionChecker(Role):
                 return Static("tuple", None)
             return Static("tuple", tuple(values))
         return TupleValue(tuple(values))
+
     def _eval_BinOp(self, node: s.BinOp, scope, allow_symbols) -> Value:
         left = self.eval(node.left, scope, allow_symbols)
         right = self.eval(node.right, scope, allow_symbols)
         return self.binary(node, node.op, left, right)
+
     def binary(self, node: s.Node, op: str, left: Value, right: Value) -> Value:
         if any_poisoned((left, right)):
             return POISONED
@@ -204,6 +207,7 @@ class ExpressionChecker(Role):
         if op == "/" and isinstance(result, TensorType) and not result.is_floating:
             result = TensorType("f32", result.shape)
         return result
+
     def _matmul(self, node: s.Node, left: Value, right: Value) -> Value:
         if not is_array(left) or not is_array(right):
             self.r.error(node, f"@ multiplies arrays, not {describe(left)} and {describe(right)}")
@@ -237,6 +241,7 @@ class ExpressionChecker(Role):
         result = TensorType(dtype, tuple(batch) + rows + cols)
         record(self.checker, CallSite(node, "matmul", "@", (left, right), result))
         return result
+
     def _eval_UnaryOp(self, node: s.UnaryOp, scope, allow_symbols) -> Value:
         operand = self.eval(node.operand, scope, allow_symbols)
         if isinstance(operand, Poisoned):
@@ -261,6 +266,7 @@ class ExpressionChecker(Role):
             self.r.error(node, "cannot negate a tuple")
             raise Abort
         return operand
+
     def _eval_BoolOp(self, node: s.BoolOp, scope, allow_symbols) -> Value:
         values = [self.truth(v, scope, allow_symbols) for v in node.values]
         if node.op == "and":
@@ -270,6 +276,7 @@ class ExpressionChecker(Role):
         if any(v is True for v in values):
             return Static("bool", True)
         return Static("bool", False if all(v is False for v in values) else None)
+
     def truth(self, node: s.Expr, scope, allow_symbols) -> bool | None:
         if isinstance(node, s.Name) and scope is not None and node.id not in scope.variables and node.id in self.model.fields:
             info = self.model.fields[node.id]
@@ -298,6 +305,7 @@ class ExpressionChecker(Role):
         if value.kind == "int" and isinstance(value.value, Dim) and value.value.value is not None:
             return bool(value.value.value)
         return None
+
     def _eval_Compare(self, node: s.Compare, scope, allow_symbols) -> Value:
         values = [self.eval(o, scope, allow_symbols) for o in node.operands]
         if any_poisoned(values):
@@ -310,6 +318,7 @@ class ExpressionChecker(Role):
         if any(r is False for r in results):
             return Static("bool", False)
         return Static("bool", True if all(r is True for r in results) else None)
+
     def _eval_IfExp(self, node: s.IfExp, scope, allow_symbols) -> Value:
         body: Value | None
         orelse: Value | None
@@ -344,6 +353,7 @@ class ExpressionChecker(Role):
             self.r.error(node, f"the two branches give {describe(body)} and {describe(orelse)}", hint="both branches of a conditional expression must have one shape")
             raise Abort
         return merged
+
     def _eval_Attribute(self, node: s.Attribute, scope, allow_symbols) -> Value:
         base = node.value
         if isinstance(base, s.Name) and scope is not None and base.id not in scope.variables and base.id in self.model.fields:
@@ -370,8 +380,10 @@ class ExpressionChecker(Role):
             hint = f"call it: x.{node.attr}(...)" if node.attr in METHODS else "arrays have .T, .shape and .ndim, and methods such as x.mean(0)"
         self.r.error(node, f"{describe(value)} has no attribute {node.attr!r}", hint=hint)
         raise Abort
+
     def _layer_attribute(self, node: s.Attribute, info: FieldInfo) -> Value:
-        args = self._full_args(info, rest=False)
+        # The layer's arguments: those the spec gives, then those inferred from its first call.
+        args = {k: v for k, (v, _) in info.given.items()} | (info.inferred or {})
         # Models and Python classes used as layers expose no attributes to expressions.
         layer = info.layer
         assert layer is not None  # a layer or a stack
@@ -382,11 +394,7 @@ class ExpressionChecker(Role):
         names = sorted(weights)
         self.r.error(node, f"{info.name} ({layer.name}) has no array attribute {node.attr!r} the compiler knows", hint=did_you_mean(node.attr, names) or ("known: " + ", ".join(names) if names else None))
         raise Abort
-    def _full_args(self, info: FieldInfo, rest: bool) -> dict[str, object]:
-        args = {k: v for k, (v, _) in info.given.items()}
-        inferred = info.inferred_rest if rest and info.inferred_rest is not None else info.inferred
-        args.update(inferred or {})
-        return args
+
     def _eval_Subscript(self, node: s.Subscript, scope, allow_symbols) -> Value:
         value = self.eval(node.value, scope, allow_symbols)
         if isinstance(value, TupleValue) or isinstance(value, Static) and value.kind in ("ints", "tuple"):
@@ -416,6 +424,7 @@ class ExpressionChecker(Role):
             self.r.error(node, f"cannot index {describe(value)}")
             raise Abort
         return self._index_array(node, value, scope)
+
     def _index_part(self, item, scope) -> Value | None:
         if isinstance(item, s.Slice):
             for part in (item.lower, item.upper, item.step):
@@ -425,6 +434,7 @@ class ExpressionChecker(Role):
         if isinstance(item, s.EllipsisExpr):
             return None
         return self.eval(item, scope)
+
     def _slice_bound(self, part: s.Expr, scope) -> Dim:
         value = self.eval(part, scope)
         if isinstance(value, Poisoned):
@@ -433,6 +443,7 @@ class ExpressionChecker(Role):
             self.r.error(part, f"a slice bound must be an int fixed at build time, not {describe(value)}")
             raise Abort
         return value.value
+
     def _index_array(self, node: s.Subscript, array: TensorType, scope) -> Value:
         items: list[s.Expr | None] = list(node.index)
         ellipses = [i for i, item in enumerate(items) if isinstance(item, s.EllipsisExpr)]
@@ -480,6 +491,7 @@ class ExpressionChecker(Role):
                     self.r.error(item, f"an index must be an int, a slice, None, ... or an integer array, not {describe(value)}")
                     raise Abort
         return TensorType(array.dtype, tuple(shape))
+
     def _slice_size(self, item: s.Slice, size: Dim, axis: int, array: TensorType, scope) -> Dim:
         lower = self._slice_bound(item.lower, scope) if item.lower is not None else None
         upper = self._slice_bound(item.upper, scope) if item.upper is not None else None
@@ -505,12 +517,15 @@ class ExpressionChecker(Role):
         if length.value is not None and length.value < 0:
             length = Dim.const(0)
         return length
+
     def _eval_Slice(self, node, scope, allow_symbols) -> Value:
         self.r.error(node, "a slice is only allowed inside [...]")
         raise Abort
+
     def _eval_EllipsisExpr(self, node, scope, allow_symbols) -> Value:
         self.r.error(node, "`...` is only allowed inside [...]")
         raise Abort
+
     def _eval_Pipeline(self, node: s.Pipeline, scope, allow_symbols) -> Value:
         if scope is None:
             self.r.error(node, "a pipeline computes on arrays; it cannot be a constant")
@@ -523,6 +538,7 @@ class ExpressionChecker(Role):
                 # Reported: the later steps still run, on a poisoned value.
                 value = POISONED
         return value
+
     def _eval_Call(self, node: s.Call, scope, allow_symbols) -> Value:
         func = node.func
         if isinstance(func, s.Name) and func.id == "len":

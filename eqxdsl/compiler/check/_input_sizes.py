@@ -25,12 +25,10 @@ def bind_axes(
         what is known put in, size given).
     """
     for axis, (want, got) in enumerate(zip(declared.shape, actual.shape)):
-        symbols = want.symbols
-        if len(symbols) == 1:
-            symbol = next(iter(symbols))
-            if want == Dim.symbol(symbol) and symbol in input_dims and symbol not in known and symbol not in bound:
-                bound[symbol] = got
-                continue
+        symbol = want.as_name()
+        if symbol is not None and symbol in input_dims and symbol not in known and symbol not in bound:
+            bound[symbol] = got
+            continue
         expected = want.substitute({**known, **bound})
         if not proven_equal(expected, got):
             return axis, expected, got

@@ -16,21 +16,22 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from eqxdsl.compiler.check._report import Abort
-from eqxdsl.compiler.check._walk import names_in, walk_items
+from eqxdsl.compiler.check._walk import names_in
 from eqxdsl.compiler.check.checked import CheckedModel, Relation
 from eqxdsl.compiler.dims import Dim, Facts, TensorType, active_facts, assuming
 from eqxdsl.compiler.library.layers import LayerShapeError
 from eqxdsl.compiler.parse import syntax as s
-from eqxdsl.compiler.parse.walk import walk
+from eqxdsl.compiler.parse.walk import iter_model_items, walk
 from eqxdsl.compiler.values import ShapeError, Static, describe
 
 if TYPE_CHECKING:
     from eqxdsl.compiler.check._declarations import ModelChecker
 
+
 def declare_relations(checker: ModelChecker) -> None:
     """Check the model's `assert`s and record them as `checker.model.relations`."""
     model = checker.model
-    for item in walk_items(model.node.items):
+    for item in iter_model_items(model.node.items):
         if not isinstance(item, s.ModelAssert):
             continue
         if item not in model.node.items:
@@ -63,7 +64,7 @@ def _relation(checker: ModelChecker, item: s.ModelAssert) -> Relation | None:
         sides.append(value.value)
     left, right = sides
     names = [n for n in _names_in_order(test) if n in left.symbols | right.symbols]
-    return Relation(test.ops[0], left, right, item, _source_text(checker.r.source, test), item.message, tuple(names))
+    return Relation(test.ops[0], left, right, item, _source_text(checker.r.lines, test), item.message, tuple(names))
 
 
 def _holds(checker: ModelChecker, relation: Relation) -> bool:
@@ -237,7 +238,7 @@ def _origin(model: CheckedModel, name: str) -> str:
             return f"{name} is a hyperparameter of {model.name} (line {hyper.node.pos.line})"
     if name in model.constants:
         return f"{name} is defined on line {model.constants[name][0].pos.line}"
-    for item in walk_items(model.node.items):
+    for item in iter_model_items(model.node.items):
         typed: list[tuple[str, s.TensorTypeExpr, s.Node]] = [(item.name, item.type, item)] if isinstance(item, s.InputDecl) else []
         if isinstance(item, s.Method):
             typed = [(p.name, p.type, p) for p in item.params or () if p.type is not None]
@@ -289,9 +290,8 @@ def _names_in_order(node: s.Node | tuple) -> list[str]:
     return list(dict.fromkeys(found.id for found in walk(node) if isinstance(found, s.Name)))
 
 
-def _source_text(source: str, node: s.Node) -> str:
+def _source_text(lines: list[str], node: s.Node) -> str:
     pos = node.pos
-    lines = source.splitlines()
     if pos.end_line == pos.line:
         return lines[pos.line - 1][pos.column - 1 : pos.end_column - 1]
     return lines[pos.line - 1][pos.column - 1 :].strip()

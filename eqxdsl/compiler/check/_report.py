@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import keyword
 from collections.abc import Iterable
 
@@ -21,6 +22,11 @@ class Reporter:
         self.diagnostics: list[Diagnostic] = []
         self._seen: set[tuple[int, int, str]] = set()
 
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        """The source's lines (split once: relations quote the text of their comparison)."""
+        return self.source.splitlines()
+
     def error(self, node: s.Node, message: str, hint: str | None = None) -> None:
         key = (node.pos.line, node.pos.column, message)
         if key in self._seen:
@@ -37,8 +43,6 @@ class Reporter:
 
 class Abort(Exception):
     """Stops checking an expression after its error was reported."""
-
-
 
 
 def any_poisoned(values: Iterable[object]) -> bool:

@@ -43,6 +43,8 @@ class SpecChecker:
         self.failed_imports: set[str] = set()
         # Models of this spec checked again at the tuple lengths a call gives them, by (name, lengths).
         self.variants: dict[tuple, object] = {}
+        # The checked models used as layers, by name: each use of a model shares its one adapter.
+        self.model_layers: dict[str, ModelLayer] = {}
 
     def layer_names(self) -> list[str]:
         return list(LAYERS) + list(self.models) + list(self.imported) + list(self.python)
@@ -55,16 +57,23 @@ class SpecChecker:
             self.ensure_checked(model)
             if model.checking:
                 return None
-            return ModelLayer(model, name)
+            return self._model_layer(model, name)
         if name in self.imported:
             module, model = self.imported[name]
-            return ModelLayer(model, name)
+            return self._model_layer(model, name)
         if name in self.python_layers:
             return self.python_layers[name]
         if name in self.failed_imports:
             # Poisoned: not the built-in layer of the same name, whose arguments would give follow-on errors.
             return None
         return LAYERS.get(name)
+
+    def _model_layer(self, model: CheckedModel, name: str) -> ModelLayer:
+        """The checked `model`, called `name` here, as a layer."""
+        layer = self.model_layers.get(name)
+        if layer is None:
+            layer = self.model_layers[name] = ModelLayer(model, name)
+        return layer
 
     def ensure_checked(self, model: CheckedModel, checker: ModelChecker | None = None) -> None:
         """Check `model` once; `checker` checks a copy of a model at other tuple lengths than its defaults'."""
@@ -222,8 +231,8 @@ def _finish_model(checker: ModelChecker) -> None:
     checker.stacks.finish()
 
     def note(dims) -> None:
-        for name in sorted(set().union(*(d.symbols for d in dims)) if dims else ()):
-            if name in model.input_dims and name not in init_dims:
+        for name in sorted({name for d in dims for name in d.symbols if name in model.input_dims}):
+            if name not in init_dims:
                 init_dims.append(name)
 
     for info in model.fields.values():
@@ -236,11 +245,12 @@ def _finish_model(checker: ModelChecker) -> None:
         missing = [a.name for a in layer.args if a.inferred and a.required and a.name not in info.given and (info.inferred is None or a.name not in info.inferred)]
         if info.inferred is None and missing and info.name not in checker.reached and info.name not in checker.failed_layers:
             r.error(info.node, f"{info.name} is never called, so its {', '.join(missing)} cannot be inferred", hint="call it in a method, or give the sizes explicitly")
-        copies = [values for copy in info.copies for values in ({k: v for k, (v, _) in copy.given.items()}, copy.inferred or {})]
-        for values in ({k: v for k, (v, _) in info.given.items()}, info.inferred or {}, info.inferred_rest or {}, *copies):
-            for value in values.values():
+        copies = [values for copy in info.copies for values in ([v for v, _ in copy.given.values()], (copy.inferred or {}).values())]
+        for values in ([v for v, _ in info.given.values()], (info.inferred or {}).values(), (info.inferred_rest or {}).values(), *copies):
+            for value in values:
                 if isinstance(value, Dim):
-                    note([value])
+                    if value.value is None:  # a constant names no size
+                        note([value])
                 elif isinstance(value, tuple):
                     note([v for v in value if isinstance(v, Dim)])
         if info.count is not None:

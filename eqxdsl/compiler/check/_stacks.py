@@ -12,6 +12,7 @@ length the symbol `widths_len`, so that the generated code holds for any length.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.values import Static, TupleValue, describe, static_int
 
 if TYPE_CHECKING:
-    pass
+    from eqxdsl.compiler.check._declarations import ModelChecker
 
 # The most copies the checker walks one by one: each is checked as a layer of its own.
 MOST_COPIES_WALKED = 1000
@@ -82,10 +83,24 @@ class StackChecker(Role):
     Reaches the rest of the model's checker through `checker`.
     """
 
+    def __init__(self, checker: ModelChecker):
+        super().__init__(checker)
+        # The defaults, and how many hyperparameters they are of: hyperparameters are only
+        # ever appended, each with its default settled, so a count that still matches means
+        # the defaults are the same (every constructor argument of a size reads them).
+        self._defaults: tuple[int, dict[str, Dim]] = (-1, {})
+
     # -- build-time values ----------------------------------------------------------
 
-    def defaults(self) -> dict[str, Dim]:
+    def defaults(self) -> Mapping[str, Dim]:
         """The hyperparameters' defaults as values of their symbols (tuple elements and lengths included)."""
+        count, values = self._defaults
+        if count != len(self.model.hypers):
+            values = self._read_defaults()
+            self._defaults = (len(self.model.hypers), values)
+        return values
+
+    def _read_defaults(self) -> dict[str, Dim]:
         values: dict[str, Dim] = {}
         for hyper in self.model.hypers:
             if hyper.default is None:
@@ -105,10 +120,14 @@ class StackChecker(Role):
         except ZeroDivisionError:
             return None
 
+    def divides_by_zero(self, count: Dim) -> bool:
+        """Whether `count`, whose every name has a default, divides by zero with the defaults."""
+        return self.walkable(count) is None and count.symbols <= self.defaults().keys()
+
     def count_to_walk(self, count: Dim, where: s.Node, what: str) -> int:
         """`walkable(count)`, reported where unknown."""
         known = self.walkable(count)
-        if known is None and count.symbols <= set(self.defaults()):
+        if known is None and self.divides_by_zero(count):
             self.r.error(where, f"the count of {what} ({count}) divides by zero with the hyperparameters' defaults", hint="choose defaults that give a count")
             raise Abort
         if known is None:

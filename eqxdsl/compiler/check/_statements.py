@@ -26,11 +26,11 @@ from eqxdsl.compiler.check._walk import (
     always_returns,
     assigned_names,
     presence_names,
-    walk_statements,
 )
-from eqxdsl.compiler.check.checked import LoopRef, MethodInfo, Ref, StaticBranch
+from eqxdsl.compiler.check.checked import FieldInfo, LoopRef, MethodInfo, Ref, StaticBranch
 from eqxdsl.compiler.dims import TensorType, active_facts, assuming
 from eqxdsl.compiler.parse import syntax as s
+from eqxdsl.compiler.parse.walk import iter_statements
 from eqxdsl.compiler.values import Static, TupleValue, UnknownArray, Value, describe
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class StatementChecker(Role):
         info.checking = False
         info.checked = True
         self.checker.current = previous
+
     def block(self, body: tuple, scope: Scope, returns: list) -> None:
         for stmt in body:
             try:
@@ -95,6 +96,7 @@ class StatementChecker(Role):
                         scope.variables.setdefault(target.id, POISONED)
                 elif isinstance(stmt, s.Return):
                     returns.append((stmt, POISONED))
+
     def statement(self, stmt, scope: Scope, returns: list) -> None:
         if isinstance(stmt, s.Assign) and isinstance(stmt.value, s.ListExpr) and not stmt.value.elts and not stmt.unpack:
             # `outputs = []`: a list that a loop over an array fills with one value per step.
@@ -121,6 +123,7 @@ class StatementChecker(Role):
             self.if_statement(stmt, scope, returns)
         elif isinstance(stmt, s.For):
             self.for_statement(stmt, scope, returns)
+
     def assign(self, stmt, targets: tuple[s.Name, ...], unpack: bool, value: Value, scope: Scope) -> None:
         for target in targets:
             self._check_local_name(target, scope)
@@ -142,6 +145,7 @@ class StatementChecker(Role):
         else:
             scope.variables[targets[0].id] = value
             self.model.resolved[id(targets[0])] = Ref("local", targets[0].id)
+
     def _check_local_name(self, target: s.Name, scope: Scope) -> None:
         name = target.id
         if not check_identifier(self.r, target, name, "variable"):
@@ -163,6 +167,7 @@ class StatementChecker(Role):
         if clash:
             self.r.error(target, f"cannot assign to {name!r}: it is {clash} of the model", hint="choose another name for the variable")
             raise Abort
+
     def if_statement(self, stmt: s.If, scope: Scope, returns: list) -> None:
         test, present = self.condition(stmt.test, scope)
         key = condition_key(stmt.test)
@@ -201,9 +206,11 @@ class StatementChecker(Role):
                 result = combined
             merged[name] = result
         scope.variables = merged
+
     def _settles_late(self, stack) -> bool:
         """Whether the checker can walk every copy of a stack whose copies change shape."""
         return self.checker.stacks.walkable(stack.count) is not None
+
     def condition(self, node: s.Expr, scope: Scope) -> tuple[Static, frozenset[str]]:
         """Evaluate a static condition; also returns the layers it proves present."""
         present: set[str] = set()
@@ -211,6 +218,7 @@ class StatementChecker(Role):
             if name in self.model.fields:
                 present.add(name)
         return Static("bool", self.checker.expressions.truth(node, scope, True)), frozenset(present)
+
     def append(self, stmt: s.Append, scope: Scope) -> None:
         """`outputs.append(value)` in a loop over an array: one value per step, stacked after the loop."""
         name = stmt.target.id
@@ -233,6 +241,7 @@ class StatementChecker(Role):
             raise Abort
         self.model.resolved[id(stmt.target)] = Ref("local", name)
         scope.appends[name] = value
+
     def _walks_copies(self, iterable: s.Expr, scope: Scope) -> bool:
         """Whether a loop runs in Python copy by copy (over tuples, slices, zip, enumerate) rather than as a scan."""
         if isinstance(iterable, s.Call) and isinstance(iterable.func, s.Name):
@@ -249,64 +258,87 @@ class StatementChecker(Role):
             static = self.checker.lookup_static(iterable.id)
             return static is not None and static.kind == "ints"
         return False
+
     def for_statement(self, stmt: s.For, scope: Scope, returns: list) -> None:
+        """A `for` loop: over the copies of a stack or over a tuple (walked copy by copy), or over an array's leading axis."""
         target = stmt.target
         iterable = stmt.iter
-        stack = None
         if self._walks_copies(iterable, scope) or len(stmt.targets) > 1:
             plain = iterable.id if isinstance(iterable, s.Name) and iterable.id in self.model.fields else None
             self.checker.stacks.loop(stmt, scope, returns, plain_stack=plain)
             return
-        if isinstance(iterable, s.Name) and iterable.id not in scope.variables and iterable.id in self.model.fields:
-            stack = self.model.fields[iterable.id]
-            self.checker.expressions.check_present(iterable, stack.name, scope)
-            if stack.kind != "stack":
-                self.r.error(iterable, f"cannot loop over {iterable.id}: it is not a stack", hint="a stack is declared with `name = repeat n: Layer(...)`")
-                raise Abort
-            self.model.resolved[id(iterable)] = Ref("field", stack.name)
+        stack = self._looped_stack(iterable, scope)
         if target.id in scope.variables:
             self.r.error(target, f"the loop variable {target.id!r} is already a variable of this method", hint="choose a new name for the loop variable")
             raise Abort
         self._check_local_name(target, scope)
         before = dict(scope.variables)
         if stack is not None:
-            self.model.resolved[id(target)] = Ref("layer_var", stack.name)
-            kind = "scan" if stack.scan else "unrolled"
-            first_scope = scope.copy()
-            first_scope.stack_vars[target.id] = (stack.name, 0)
-            first_sites = sites_mark(self.checker)
-            self.block(stmt.body, first_scope, returns)
-            assigned = assigned_names(stmt.body)
-            carries = tuple(n for n in before if n in assigned)
-            changed = [n for n in carries if not same_type(before[n], first_scope.variables[n])]
-            length = stack.count
-            if changed and stack.scan:
-                name = changed[0]
-                self.r.error(stmt, f"a scanned stack needs its loop to keep each variable's type, but {name} goes from {describe(before[name])} to {describe(first_scope.variables[name])}", hint="use an unrolled stack (`repeat n:` without scan), or make the copies map a shape to itself")
-            if changed and not stack.scan and stack_count(stack).value != 1:
-                if self._settles_late(stack):
-                    # The copies change shape after the first: check every one of them.
-                    forget_sites(self.checker, first_sites)
-                    self.checker.stacks.loop(stmt, scope, returns, plain_stack=stack.name)
-                    return
-                rest_scope = first_scope.copy()
-                rest_scope.variables = {**first_scope.variables}
-                rest_scope.stack_vars[target.id] = (stack.name, 1)
-                for name in list(rest_scope.variables):
-                    if name not in before:
-                        del rest_scope.variables[name]
-                self.block(stmt.body, rest_scope, returns)
-                for name in carries:
-                    if not same_type(first_scope.variables[name], rest_scope.variables.get(name)):
-                        self.r.error(stmt, f"the copies of {stack.name} after the first change {name} from {describe(first_scope.variables[name])} to {describe(rest_scope.variables.get(name))}, and its count {length} is not known in the spec", hint="give the count a default, so the compiler can check every copy")
-                        break
-                final = rest_scope
-            else:
-                final = first_scope
+            self._loop_over_stack(stmt, stack, scope, returns, before)
+        else:
+            self._loop_over_array(stmt, scope, before)
+
+    def _looped_stack(self, iterable: s.Expr, scope: Scope) -> FieldInfo | None:
+        """The stack a loop runs over (`for layer in blocks:`), or None when it runs over something else."""
+        if not (isinstance(iterable, s.Name) and iterable.id not in scope.variables and iterable.id in self.model.fields):
+            return None
+        stack = self.model.fields[iterable.id]
+        self.checker.expressions.check_present(iterable, stack.name, scope)
+        if stack.kind != "stack":
+            self.r.error(iterable, f"cannot loop over {iterable.id}: it is not a stack", hint="a stack is declared with `name = repeat n: Layer(...)`")
+            raise Abort
+        self.model.resolved[id(iterable)] = Ref("field", stack.name)
+        return stack
+
+    def _loop_over_stack(self, stmt: s.For, stack: FieldInfo, scope: Scope, returns: list, before: dict[str, Value]) -> None:
+        """Check the body for the first copy, and once more for the others when the first changes a type.
+
+        `before` holds the method's variables before the loop; those the body
+        assigns are the loop's carries, which it sets in `scope`.
+        """
+        target = stmt.target
+        self.model.resolved[id(target)] = Ref("layer_var", stack.name)
+        kind = "scan" if stack.scan else "unrolled"
+        first_scope = scope.copy()
+        first_scope.stack_vars[target.id] = (stack.name, 0)
+        first_sites = sites_mark(self.checker)
+        self.block(stmt.body, first_scope, returns)
+        assigned = assigned_names(stmt.body)
+        carries = tuple(n for n in before if n in assigned)
+        changed = [n for n in carries if not same_type(before[n], first_scope.variables[n])]
+        length = stack.count
+        if changed and stack.scan:
+            name = changed[0]
+            self.r.error(stmt, f"a scanned stack needs its loop to keep each variable's type, but {name} goes from {describe(before[name])} to {describe(first_scope.variables[name])}", hint="use an unrolled stack (`repeat n:` without scan), or make the copies map a shape to itself")
+        if changed and not stack.scan and stack_count(stack).value != 1:
+            if self._settles_late(stack):
+                # The copies change shape after the first: check every one of them.
+                forget_sites(self.checker, first_sites)
+                self.checker.stacks.loop(stmt, scope, returns, plain_stack=stack.name)
+                return
+            rest_scope = first_scope.copy()
+            rest_scope.variables = {**first_scope.variables}
+            rest_scope.stack_vars[target.id] = (stack.name, 1)
+            for name in list(rest_scope.variables):
+                if name not in before:
+                    del rest_scope.variables[name]
+            self.block(stmt.body, rest_scope, returns)
             for name in carries:
-                scope.variables[name] = final.variables[name]
-            self.model.resolved[id(stmt)] = LoopRef(kind, carries, stack=stack.name, length=length)
-            return
+                if not same_type(first_scope.variables[name], rest_scope.variables.get(name)):
+                    self.r.error(stmt, f"the copies of {stack.name} after the first change {name} from {describe(first_scope.variables[name])} to {describe(rest_scope.variables.get(name))}, and its count {length} is not known in the spec", hint="give the count a default, so the compiler can check every copy")
+                    break
+            final = rest_scope
+        else:
+            final = first_scope
+        for name in carries:
+            scope.variables[name] = final.variables[name]
+        self.model.resolved[id(stmt)] = LoopRef(kind, carries, stack=stack.name, length=length)
+
+    def _loop_over_array(self, stmt: s.For, scope: Scope, before: dict[str, Value]) -> None:
+        """A loop over an array's leading axis (it becomes `jax.lax.scan`): its carries keep their types, and
+        `outputs.append(value)` stacks each step's value. `before` as for `_loop_over_stack`."""
+        target = stmt.target
+        iterable = stmt.iter
         array = self.checker.expressions.eval(iterable, scope)
         if isinstance(array, UnknownArray):
             raise Abort
@@ -315,7 +347,7 @@ class StatementChecker(Role):
             raise Abort
         body_scope = scope.copy()
         body_scope.appends = {}
-        nested = [x for x in walk_statements(stmt.body) if isinstance(x, s.Append) and all(x is not top for top in stmt.body)]
+        nested = [x for x in iter_statements(stmt.body) if isinstance(x, s.Append) and all(x is not top for top in stmt.body)]
         if nested:
             self.r.error(nested[0], "append must stand at the top of the loop's body, so that every step appends once", hint="compute the value with `a if flag else b` and append it unconditionally")
             for append in nested:
@@ -325,7 +357,7 @@ class StatementChecker(Role):
         body_scope.variables[target.id] = POISONED if isinstance(array, Poisoned) else TensorType(array.dtype, array.shape[1:])
         self.model.resolved[id(target)] = Ref("local", target.id)
         self.block(stmt.body, body_scope, [])
-        if any(isinstance(x, s.Return) for x in walk_statements(stmt.body)):
+        if any(isinstance(x, s.Return) for x in iter_statements(stmt.body)):
             self.r.error(stmt, "a loop over an array cannot return from inside (it becomes jax.lax.scan)", hint="assign to a variable in the loop and return after it")
         assigned = assigned_names(stmt.body)
         carries = tuple(n for n in before if n in assigned)

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from eqxdsl.compiler.check._scope import condition_key
 from eqxdsl.compiler.parse import syntax as s
-from eqxdsl.compiler.parse.walk import walk
-
-
-def walk_items(items):
-    for item in items:
-        yield item
-        if isinstance(item, s.ModelIf):
-            yield from walk_items(item.body)
-            yield from walk_items(item.orelse)
+from eqxdsl.compiler.parse.walk import iter_statements, walk
 
 
 def model_conditions(items) -> list[s.Expr]:
@@ -41,19 +33,9 @@ def items_with_conditions(items, conditions: tuple[str, ...] = ()):
             yield item, conditions
 
 
-def walk_statements(body):
-    for stmt in body:
-        yield stmt
-        if isinstance(stmt, s.If):
-            yield from walk_statements(stmt.body)
-            yield from walk_statements(stmt.orelse)
-        elif isinstance(stmt, s.For):
-            yield from walk_statements(stmt.body)
-
-
 def assigned_names(body) -> set[str]:
     names: set[str] = set()
-    for stmt in walk_statements(body):
+    for stmt in iter_statements(body):
         if isinstance(stmt, s.Assign):
             names.update(t.id for t in stmt.targets)
         elif isinstance(stmt, s.AugAssign):

@@ -16,14 +16,14 @@ from eqxdsl.compiler.lower._ast import (
     _assign,
     _call,
     _const,
-    _dim_ast,
     _if_else,
     _name,
     _self,
     _stmt,
 )
-from eqxdsl.compiler.lower._loops import append_statement, outputs_target, step_outputs, unrolled_loop
-from eqxdsl.compiler.lower._sites import key_sites, walk_nodes
+from eqxdsl.compiler.lower._loops import append_statement, unrolled_loop
+from eqxdsl.compiler.lower._scans import scan_loop
+from eqxdsl.compiler.lower._sites import key_sites
 from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.parse.walk import handler
 
@@ -112,23 +112,12 @@ class ExprLowerer:
         return pre + _if_else(test, line, self.block(stmt.body), self.block(stmt.orelse))
 
     def _statement_For(self, stmt: s.For, line: int) -> list[ir.Statement]:
-        return self.for_statement(stmt)
-
-    def _free_variables(self, stmt: s.For, target: str) -> list[str]:
-        """Variables of the method that a loop body reads but does not assign."""
-        assigned = {target}
-        read: list[str] = []
-        for node in walk_nodes(stmt.body):
-            if isinstance(node, s.Assign):
-                assigned.update(t.id for t in node.targets)
-            elif isinstance(node, (s.AugAssign, s.Append)):
-                assigned.add(node.target.id)
-            elif isinstance(node, s.Name):
-                ref = self.resolved.get(id(node))
-                local = isinstance(ref, Ref) and (ref.kind == "local" or ref.kind == "dim" and node.id not in self.model.init_dims)
-                if local and node.id not in read:
-                    read.append(node.id)
-        return [n for n in read if n not in assigned]
+        loop = self.resolved[id(stmt)]
+        assert isinstance(loop, LoopRef)
+        inner_sites = [(ref_id, self.in_method.site_keys[ref_id]) for ref_id, _ in key_sites(stmt.body, self.resolved)]
+        if loop.kind == "unrolled":
+            return unrolled_loop(self, stmt, inner_sites)
+        return scan_loop(self, stmt, loop, inner_sites)
 
     def _return_target(self, stmt: s.Return) -> str | None:
         if len(stmt.values) == 1 and isinstance(stmt.values[0], s.Pipeline) and isinstance(stmt.values[0].source, s.Name):
@@ -137,103 +126,6 @@ class ExprLowerer:
             if isinstance(ref, Ref) and ref.kind == "local":
                 return source.id
         return None
-
-    def for_statement(self, stmt: s.For) -> list[ir.Statement]:
-        loop = self.resolved[id(stmt)]
-        assert isinstance(loop, LoopRef)
-        line = stmt.pos.line
-        inner_sites = [(ref_id, self.in_method.site_keys[ref_id]) for ref_id, _ in key_sites(stmt.body, self.resolved)]
-        out: list[ir.Statement] = []
-        target = stmt.target.id
-        if loop.kind == "unrolled":
-            return unrolled_loop(self, stmt, inner_sites)
-        # Scans: over a stacked stack, or over the leading axis of an array.
-        carries = list(loop.carries)
-        callees = [_callee_name(node) for node in walk_nodes(stmt.body) if _is_stateful_call(self.resolved.get(id(node)))]
-        # Each copy of a scanned stack has its own slice of the state, scanned over
-        # beside its parameters; any other stateful layer's state is carried.
-        copy_state = self.names.fresh(f"{target}_state") if loop.kind == "scan" and target in callees else None
-        if any(callee != target or loop.kind != "scan" for callee in callees):
-            carries.append("state")
-        step_name = self.owner.method_names.fresh(f"_{loop.stack or target}_step")
-        if loop.kind == "scan":
-            assert loop.stack is not None  # a scan runs over a stack
-            params_name = self.names.fresh(f"{loop.stack}_params")
-            static_name = self.names.fresh(f"{loop.stack}_static")
-            partition = _call(dotted("eqx.partition"), [_self(loop.stack), dotted("eqx.is_array")])
-            out.append(_stmt(_assign([params_name, static_name], partition), line))
-            element = self.names.fresh(f"{target}_params")
-            xs: list[ast.expr] = [_name(params_name)]
-            element_names = [element]
-            if copy_state is not None:
-                stack_state = self.names.fresh(f"{loop.stack}_state")
-                substate = _call(ast.Attribute(_name("state"), "substate", ast.Load()), [_self(loop.stack)])
-                out.append(_stmt(_assign(stack_state, substate), line))
-                xs.append(_name(stack_state))
-                element_names.append(copy_state)
-                self.stack_states[target] = copy_state
-            length: ast.expr = _call(_name("len"), [ast.Subscript(_call(dotted("jax.tree_util.tree_leaves"), [_name(params_name)]), ast.Constant(0), ast.Load())])
-            if loop.length is not None and not (loop.length.symbols - self.owner.hyper_names):
-                length = _dim_ast(loop.length, {n: f"self.{n}" for n in self.owner.hyper_names})
-        else:
-            element = target
-            xs = [self.expr(stmt.iter, out, line=line)]
-            if not isinstance(xs[0], ast.Name):
-                sequence = self.names.fresh(f"{target}s")
-                out.append(_stmt(_assign(sequence, xs[0]), line))
-                xs = [_name(sequence)]
-            element_names = [element]
-            length = ast.Subscript(ast.Attribute(xs[0], "shape", ast.Load()), ast.Constant(0), ast.Load())
-        for _, key_name in inner_sites:
-            keys_name = self.names.fresh(f"{key_name}s")
-            split = _call(dotted("jax.random.split"), [_name(key_name), length])
-            value = self.in_method.split_key(key_name, split, ast.Constant(None))
-            out.append(_stmt(_assign(keys_name, value)))
-            xs.append(_name(keys_name))
-            element_names.append(key_name)
-        body: list[ir.Statement] = []
-        carry_arg = carries[0] if len(carries) == 1 else self.names.fresh("carry")
-        xs_arg = element_names[0] if len(element_names) == 1 else self.names.fresh("xs")
-        if len(carries) > 1:
-            body.append(_stmt(_assign(carries, _name(carry_arg))))
-        if len(element_names) > 1:
-            body.append(_stmt(_assign(element_names, _name(xs_arg))))
-        if loop.kind == "scan":
-            assert loop.stack is not None
-            combined = _call(dotted("eqx.combine"), [_name(element), _name(static_name)])
-            body.append(_stmt(_assign(target, combined)))
-            self.stack_vars[target] = loop.stack
-        enclosing, self.current_loop = self.current_loop, stmt
-        body.extend(self.block(stmt.body))
-        self.current_loop = enclosing
-        carry_out = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load()) if carries else ast.Constant(None)
-        per_step = _name(copy_state) if copy_state is not None else step_outputs(self, loop) or ast.Constant(None)
-        body.append(_stmt(ast.Return(ast.Tuple([carry_out, per_step], ast.Load()))))
-        # The step is a private method; what the body reads from the method's
-        # variables is passed to it explicitly.
-        free = self._free_variables(stmt, target)
-        if loop.kind == "scan":
-            free.insert(0, static_name)
-        if self.in_method.info.stochastic or self.in_method.info.call_inference:
-            free.append("inference")
-        step_args = tuple(ir.Arg(n) for n in [carry_arg, xs_arg, *free])
-        kind = f"the layers of {loop.stack}" if loop.stack else f"the leading axis of the loop in {self.in_method.public_name}"
-        self.in_method.extra_methods.append(
-            ir.Method(step_name, step_args, tuple(body), docstring=f"One step of the scan over {kind} (line {line} of the spec).")
-        )
-        lam_args = ast.arguments([], [ast.arg(carry_arg), ast.arg(xs_arg)], None, [], [], None, [])
-        step_call = _call(_self(step_name), [_name(carry_arg), _name(xs_arg), *[_name(n) for n in free]])
-        xs_value = xs[0] if len(xs) == 1 else ast.Tuple(xs, ast.Load())
-        init = _name(carries[0]) if len(carries) == 1 else ast.Tuple([_name(c) for c in carries], ast.Load()) if carries else ast.Constant(None)
-        scan = _call(dotted("jax.lax.scan"), [ast.Lambda(lam_args, step_call), init, xs_value])
-        per_step_target = ast.Name(stack_state, ast.Store()) if copy_state is not None else outputs_target(loop) or ast.Name(self.names.fresh("_"), ast.Store())
-        carry_target = ast.Name(carries[0], ast.Store()) if len(carries) == 1 else ast.Tuple([ast.Name(c, ast.Store()) for c in carries], ast.Store()) if carries else ast.Name(self.names.fresh("_"), ast.Store())
-        result_target = ast.Tuple([carry_target, per_step_target], ast.Store())
-        out.append(_stmt(ast.Assign([result_target], scan, lineno=0), line))
-        if copy_state is not None:
-            updated = _call(ast.Attribute(_name("state"), "update", ast.Load()), [_name(stack_state)])
-            out.append(_stmt(_assign("state", updated), line))
-        return out
 
     # -- expressions ---------------------------------------------------------------------
 
@@ -532,12 +424,3 @@ def _base(value: ast.expr) -> str:
 def _is_key(node: s.Expr) -> bool:
     return isinstance(node, s.Name) and node.id == "key"
 
-
-def _is_stateful_call(ref: object) -> bool:
-    return isinstance(ref, CallRef) and ref.stateful
-
-
-def _callee_name(node: s.Node) -> str | None:
-    """The name called by a call node, or by a pipeline step that is a bare name; None for other callees."""
-    func = node.func if isinstance(node, s.Call) else node
-    return func.id if isinstance(func, s.Name) else None

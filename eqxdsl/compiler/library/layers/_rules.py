@@ -14,14 +14,33 @@ from eqxdsl.compiler.library.layers._row import (
 )
 
 
-def _call(layer: str, args: Args, shown: Sequence[str]) -> str:
-    """`Conv2d(out_channels=16)`: the layer as the messages name it."""
-    parts = []
-    for name in shown:
-        value = args.get(name)
-        if value is not None:
-            parts.append(f"{name}={_show(value)}")
-    return f"{layer}({', '.join(parts)})"
+class LayerCall:
+    """`Conv2d(out_channels=16)`: the layer as the messages name it, written out only when one is.
+
+    Every rule names its layer this way before it knows whether a message
+    will need it, so it is cheap to make and formats itself in `str`.
+    """
+
+    __slots__ = ("name", "_args", "_shown")
+
+    def __init__(self, name: str, args: Args, shown: Sequence[str]):
+        """`name` is the layer's class; `args` its arguments, of which those named in `shown` are written."""
+        self.name = name
+        self._args = args
+        self._shown = shown
+
+    def __str__(self) -> str:
+        parts = []
+        for name in self._shown:
+            value = self._args.get(name)
+            if value is not None:
+                parts.append(f"{name}={_show(value)}")
+        return f"{self.name}({', '.join(parts)})"
+
+
+def _call(layer: str, args: Args, shown: Sequence[str]) -> LayerCall:
+    """The layer `layer` called with `args`, as the messages name it (see `LayerCall`)."""
+    return LayerCall(layer, args, shown)
 
 
 def _show(value: object) -> str:
@@ -32,13 +51,13 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def _tensor(layer: str, value: LayerInput, what: str) -> TensorType:
+def _tensor(layer: str | LayerCall, value: LayerInput, what: str) -> TensorType:
     if not isinstance(value, TensorType):
         raise LayerShapeError(f"{layer} takes an array as {what}, got a tuple of {len(value)} values")
     return value
 
 
-def _rank_at_least(layer: str, x: TensorType, rank: int, layout: str, what: str = "its input") -> None:
+def _rank_at_least(layer: str | LayerCall, x: TensorType, rank: int, layout: str, what: str = "its input") -> None:
     if x.rank < rank:
         raise LayerShapeError(
             f"{layer} takes {what} of shape {layout}, got {x} with {x.rank} axes",
@@ -46,11 +65,11 @@ def _rank_at_least(layer: str, x: TensorType, rank: int, layout: str, what: str 
         )
 
 
-def _rank_exactly(layer: str, x: TensorType, rank: int, layout: str, what: str = "its input") -> None:
+def _rank_exactly(layer: str | LayerCall, x: TensorType, rank: int, layout: str, what: str = "its input") -> None:
     if x.rank != rank:
         hint = None
         if x.rank == rank + 1:
-            hint = f"layers take one unbatched example; use map({layer.split('(')[0].lower()}, x) or vmap"
+            hint = f"layers take one unbatched example; use map({str(layer).split('(')[0].lower()}, x) or vmap"
         elif x.rank > rank:
             hint = "flatten or reshape the input first"
         raise LayerShapeError(
@@ -58,7 +77,7 @@ def _rank_exactly(layer: str, x: TensorType, rank: int, layout: str, what: str =
         )
 
 
-def _same_size(layer: str, got_what: str, got: Dim, expected_what: str, expected: Dim | int) -> None:
+def _same_size(layer: str | LayerCall, got_what: str, got: Dim, expected_what: str, expected: Dim | int) -> None:
     """Require `got == expected`: the size `got_what` (an axis) against `expected_what` (an argument)."""
     expected = Dim.of(expected)
     if proven_equal(got, expected):
@@ -72,7 +91,7 @@ def _same_size(layer: str, got_what: str, got: Dim, expected_what: str, expected
     raise LayerShapeError(f"{layer}: {got_what} is {got}, but {expected_what} is {expected}", hint=hint, sizes=(got, expected))
 
 
-def _per_axis(layer: str, name: str, value: object, count: int) -> tuple[Dim, ...]:
+def _per_axis(layer: str | LayerCall, name: str, value: object, count: int) -> tuple[Dim, ...]:
     """An `"ints"` value as one `Dim` per spatial axis."""
     if isinstance(value, Dim):
         return (value,) * count
@@ -83,7 +102,7 @@ def _per_axis(layer: str, name: str, value: object, count: int) -> tuple[Dim, ..
     raise LayerShapeError(f"{layer}: {name} must be an int or {count} ints (one per spatial axis), got {_show(value)}", argument=name)
 
 
-def _window_per_axis(layer: str, name: str, value: object, count: int) -> tuple[Dim, ...]:
+def _window_per_axis(layer: str | LayerCall, name: str, value: object, count: int) -> tuple[Dim, ...]:
     """A kernel size, stride or dilation per spatial axis; each must be at least 1."""
     sizes = _per_axis(layer, name, value, count)
     for size in sizes:
@@ -92,7 +111,7 @@ def _window_per_axis(layer: str, name: str, value: object, count: int) -> tuple[
     return sizes
 
 
-def _padding_pairs(layer: str, value: object, count: int) -> str | tuple[tuple[Dim, Dim], ...]:
+def _padding_pairs(layer: str | LayerCall, value: object, count: int) -> str | tuple[tuple[Dim, Dim], ...]:
     """A `"padding"` value as a padding string or one `(lo, hi)` pair per spatial axis."""
     if isinstance(value, str):
         if value.upper() not in ("SAME", "SAME_LOWER", "VALID"):
@@ -119,12 +138,12 @@ def _padding_pairs(layer: str, value: object, count: int) -> str | tuple[tuple[D
     )
 
 
-def _positive_if_known(layer: str, what: str, size: Dim) -> None:
+def _positive_if_known(layer: str | LayerCall, what: str, size: Dim) -> None:
     if size.value is not None and size.value <= 0:
         raise LayerShapeError(f"{layer}: {what} would be {size.value}; it must be at least 1")
 
 
-def _result_dtype(layer: str, args: Args, x: TensorType) -> str:
+def _result_dtype(layer: str | LayerCall, args: Args, x: TensorType) -> str:
     """The dtype a parameterised layer returns: its `dtype` if given, else the input's if floating.
 
     A floating input must have the parameters' dtype: JAX's convolutions refuse
@@ -141,13 +160,13 @@ def _result_dtype(layer: str, args: Args, x: TensorType) -> str:
     return x.dtype if x.is_floating or x.dtype == "c64" else "f32"
 
 
-def _constant(layer: str, name: str, value: object) -> int:
+def _constant(layer: str | LayerCall, name: str, value: object) -> int:
     if isinstance(value, Dim) and value.value is not None:
         return value.value
     raise LayerShapeError(f"{layer}: {name} must be a constant int, got {_show(value)}")
 
 
-def _check_divides(layer: str, what: str, size: Dim, groups: Dim) -> None:
+def _check_divides(layer: str | LayerCall, what: str, size: Dim, groups: Dim) -> None:
     remainder = size % groups
     if remainder.value not in (None, 0):
         raise LayerShapeError(f"{layer}: {what} ({size}) is not divisible by groups ({groups})")

@@ -22,7 +22,6 @@ from eqxdsl.compiler.library.layers._row import LayerInfo
 LAYERS: Mapping[str, LayerInfo] = {info.name: info for family in (linear, activations, dropout, conv, pool, normalisation, embedding, rnn, attention, wrappers) for info in family.ROWS}
 
 
-
 #: The runtime's other `nn` classes, and why a spec does not declare them directly.
 NOT_LAYERS: Mapping[str, str] = {
     "Sequential": "a pipeline `x -> a -> b` says the same",

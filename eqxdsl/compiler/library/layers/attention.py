@@ -12,6 +12,7 @@ from eqxdsl.compiler.library.layers._row import (
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
+    LayerCall,
     _attribute_dtype,
     _call,
     _rank_exactly,
@@ -21,7 +22,7 @@ from eqxdsl.compiler.library.layers._rules import (
 )
 
 
-def _attention_inputs(args: Args, inputs: tuple) -> tuple[str, TensorType, TensorType, TensorType]:
+def _attention_inputs(args: Args, inputs: tuple) -> tuple[LayerCall, TensorType, TensorType, TensorType]:
     layer = _call("MultiheadAttention", args, ("num_heads", "query_size"))
     if len(inputs) not in (3, 4):
         raise LayerShapeError(f"{layer} takes query, key and value (and a mask), got {len(inputs)} values")
@@ -87,7 +88,8 @@ def _attention_arrays(args: Args) -> dict[str, LayerArray]:
         value = args.get(name)
         return value if isinstance(value, Dim) else default
 
-    qk_size, vo_size = size("qk_size", query_size // heads), size("vo_size", query_size // heads)
+    per_head = query_size // heads
+    qk_size, vo_size = size("qk_size", per_head), size("vo_size", per_head)
     projections = (
         ("query_proj", query_size, heads * qk_size, "use_query_bias"),
         ("key_proj", size("key_size", query_size), heads * qk_size, "use_key_bias"),

@@ -14,6 +14,7 @@ from eqxdsl.compiler.library.layers._row import (
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
+    LayerCall,
     _attribute_dtype,
     _call,
     _no_inference,
@@ -26,7 +27,7 @@ from eqxdsl.compiler.library.layers._rules import (
 )
 
 
-def _features_in(layer: str, x: TensorType) -> Dim | str:
+def _features_in(layer: LayerCall, x: TensorType) -> Dim | str:
     if x.rank == 0:
         return "scalar"
     _rank_exactly(layer, x, 1, "[features]")

@@ -12,6 +12,7 @@ from eqxdsl.compiler.library.layers._row import (
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
+    LayerCall,
     _call,
     _constant,
     _no_inference,
@@ -54,7 +55,7 @@ def _pool_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
     return output
 
 
-def _check_ceil_window(layer: str, padded: Dim, hi: Dim, kernel: Dim, stride: Dim) -> None:
+def _check_ceil_window(layer: LayerCall, padded: Dim, hi: Dim, kernel: Dim, stride: Dim) -> None:
     """With `use_ceil`, a partial last window adds `stride` padding on the high side,
     which the runtime allows only up to the kernel size (checked when all are known)."""
     padded_value, hi_value, kernel_value, stride_value = (size.value for size in (padded, hi, kernel, stride))
