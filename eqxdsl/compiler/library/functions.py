@@ -754,7 +754,7 @@ METHODS: Mapping[str, Function] = {f.name: f for f in _ALL if f.method}
 ELSEWHERE: Mapping[str, str] = {
     "cat": "concatenate", "view": "reshape", "permute": "transpose", "unsqueeze": "expand_dims",
     "clamp": "clip", "ravel": "flatten", "float": "astype", "amax": "max", "amin": "min",
-    "gather": "take", "index_select": "take",
+    "gather": "take", "index_select": "take", "cast": "astype",
 }
 
 #: The functions that may be used as values (`fn` hyperparameters, `activation=`, pipeline steps).
