@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import functools
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Union
@@ -95,6 +96,8 @@ def _divide_monomial(a: _Monomial, b: _Monomial) -> _Monomial | None:
 
 #: Constants in [-N, N] are built once and shared (see `Dim.const`).
 _SHARED_CONSTANTS = 4096
+
+_SYMBOL = re.compile(r"(?!\d)\w+(\[\d+\])?|len\((?!\d)\w+\)")
 _CONSTANTS: dict[int, Dim] = {}
 
 
@@ -155,9 +158,10 @@ class Dim:
 
     @classmethod
     def symbol(cls, name: str) -> Dim:
-        """The dimension named `name` (a hyperparameter or an input's symbolic size)."""
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"a dimension name must be an identifier, not {name!r}")
+        """The dimension named `name`: a hyperparameter, an input's symbolic size, or an item or the
+        length of a tuple hyperparameter, written as a spec reads it (`widths[2]`, `len(widths)`)."""
+        if not isinstance(name, str) or not _SYMBOL.fullmatch(name):
+            raise ValueError(f"a dimension name must be an identifier, an item `name[i]` or a length `len(name)`, not {name!r}")
         return cls._canonical(((((name, 1),), 1),))
 
     @classmethod

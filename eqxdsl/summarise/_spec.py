@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..compiler.check import CheckedModel, CheckedSpec, FieldInfo
+from ..compiler.check import CheckedModel, CheckedSpec, FieldInfo, element_symbol, length_symbol
 from ..compiler.dims import DTYPES, Dim, TensorType
 from ..compiler.library.layers import COSTS, ITEMSIZE, BoundLayer, Holdings, LayerInfo, einsum_macs, matmul_macs
 from ..compiler.parse import syntax as s
@@ -369,11 +369,11 @@ def _values(model: CheckedModel, sizes: dict[str, int]) -> dict[str, int]:
             if isinstance(default, Dim) and default.value is not None:
                 values[hyper.name] = default.value
         elif hyper.kind == "ints" and isinstance(value, tuple):
-            symbols = [f"{hyper.name}_{index}" for index in range(len(value))]
+            symbols = [element_symbol(hyper.name, index) for index in range(len(value))]
             names[hyper.name] = symbols
             for symbol, item in zip(symbols, default or ()):
                 values[symbol] = item.value
-            values[f"{hyper.name}_len"] = len(value)
+            values[length_symbol(hyper.name)] = len(value)
     for dim in sorted(model.input_dims | set(model.init_dims)):
         names.setdefault(dim, [dim])
     for name, value in sizes.items():

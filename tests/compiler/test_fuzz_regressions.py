@@ -110,3 +110,29 @@ def test_a_model_whose_output_size_divides_by_a_zero_argument_is_a_located_error
     diagnostic = error(source)
     assert "Down's output size divides by zero with these arguments (stride = 0)" in diagnostic.message
     assert (diagnostic.line, diagnostic.column) == (13, 21)
+
+
+EMPTY_BY_DEFAULT = model(
+    "width: int = 4, depth: int = 0",
+    "input x: f32[width]\nhidden = repeat depth: Linear(width, width)",
+    "for layer in hidden:\n    x = relu(layer(x))\nreturn x",
+)
+
+
+def test_a_loop_over_a_stack_empty_by_default_compiles_and_runs_at_other_depths(tmp_path: Path):
+    path = tmp_path / "spec.eqx"
+    path.write_text(EMPTY_BY_DEFAULT)
+    loaded = eqxdsl.load(path)
+    assert loaded.Net(key=jax.random.PRNGKey(0))(jnp.ones(4)).shape == (4,)
+    net = loaded.Net(depth=2, key=jax.random.PRNGKey(0))
+    assert len(net.hidden) == 2 and net(jnp.ones(4)).shape == (4,)
+
+
+def test_an_assert_that_divides_by_zero_at_the_defaults_is_one_located_error():
+    diagnostic = error(model(
+        "dim: int = 4, heads: int = 0",
+        "assert dim % heads == 0\nhead_dim = dim // heads\ninput x: f32[T, dim]",
+        "return reshape(x, (T, heads, head_dim))",
+    ))
+    assert diagnostic.message == "dim % heads == 0 divides by zero with the hyperparameters' defaults (dim = 4, heads = 0)"
+    assert (diagnostic.line, diagnostic.column) == (2, 12)

@@ -154,7 +154,8 @@ def _slice(b: _Builder, cur: Dim, broken: bool = False) -> Dim:
         ctx = Dim(str(limit), limit)
     else:
         end = length.expr
-        bigger = length.value + b.draw(st.integers(0, 3))
+        # A bound of 1 (`assert T <= 1`) would make a broken slice elsewhere in the spec fit.
+        bigger = max(length.value + b.draw(st.integers(0, 3)), 2 if _symbolic(length) else 1)
         # Broken, the bound is a new hyperparameter: no assert can already imply it.
         ctx = b.int_hyper(bigger) if broken or b.draw(st.booleans()) else Dim(str(bigger), bigger)
         if not broken and (_symbolic(length) or _symbolic(ctx)):

@@ -34,6 +34,8 @@ from eqxdsl.compiler.check.checked import (
     Ref,
     Relation,
     StaticBranch,
+    element_symbol,
+    length_symbol,
 )
 from eqxdsl.compiler.reserved import RESERVED_NAMES
 
@@ -55,4 +57,6 @@ __all__ = [
     "StaticBranch",
     "check_spec",
     "did_you_mean",
+    "element_symbol",
+    "length_symbol",
 ]

@@ -8,7 +8,7 @@ from typing import overload
 from eqxdsl.compiler.check._input_sizes import bind_axes
 from eqxdsl.compiler.check._kinds import table_value
 from eqxdsl.compiler.check._relations import require_relations
-from eqxdsl.compiler.check.checked import CheckedModel, MethodInfo, PythonClass
+from eqxdsl.compiler.check.checked import CheckedModel, MethodInfo, PythonClass, element_symbol, length_symbol
 from eqxdsl.compiler.dims import Dim, TensorType, proven_equal
 from eqxdsl.compiler.library.layers import REQUIRED, LayerArg, LayerShapeError
 from eqxdsl.compiler.values import TupleValue, UnknownArray, Value, describe
@@ -51,9 +51,9 @@ class ModelLayer:
                 values[hyper.name] = value
             elif hyper.kind == "ints" and isinstance(value, tuple):
                 for index, item in enumerate(value):
-                    values[f"{hyper.name}_{index}"] = item
+                    values[element_symbol(hyper.name, index)] = item
                 if hyper.length is None:
-                    values[f"{hyper.name}_len"] = Dim.const(len(value))
+                    values[length_symbol(hyper.name)] = Dim.const(len(value))
         return values
 
     def bind_inputs(self, method: MethodInfo, args: Mapping[str, object], inputs: tuple) -> dict[str, Dim]:

@@ -34,6 +34,7 @@ from eqxdsl.compiler.check.checked import (
     HyperKind,
     MethodInfo,
     Ref,
+    element_symbol,
 )
 from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
 from eqxdsl.compiler.library.functions import FnParam
@@ -167,7 +168,7 @@ class ModelChecker:
             kind = "ints"
             if not t.variadic:
                 length = len(t.args)
-            value = Static("ints", tuple(Dim.symbol(f"{param.name}_{i}") for i in range(length)) if length is not None else None)
+            value = Static("ints", tuple(Dim.symbol(element_symbol(param.name, i)) for i in range(length)) if length is not None else None)
         elif t.name in _HYPER_KINDS and not t.args:
             kind = _HYPER_KINDS[t.name]
             value = Static(kind, Dim.symbol(param.name)) if kind == "int" else Static(kind, None)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from eqxdsl.compiler.check._report import Abort
 from eqxdsl.compiler.check._walk import names_in
-from eqxdsl.compiler.check.checked import CheckedModel, Relation
+from eqxdsl.compiler.check.checked import CheckedModel, Relation, element_symbol
 from eqxdsl.compiler.dims import Dim, Facts, TensorType, active_facts, assuming
 from eqxdsl.compiler.library.layers import LayerShapeError
 from eqxdsl.compiler.parse import syntax as s
@@ -68,13 +68,24 @@ def _relation(checker: ModelChecker, item: s.ModelAssert) -> Relation | None:
 
 
 def _holds(checker: ModelChecker, relation: Relation) -> bool:
-    """Report a relation that can never hold, or fails for the defaults; True when it may stand."""
+    """Report a relation that can never hold, or fails for the defaults; True when it stays a fact of the proofs.
+
+    A relation that only fails for the defaults (or divides by zero there)
+    stays one: it says what its author means, and proofs that lean on it then
+    raise no follow-on errors beside the one reported here.
+    """
     if _refuted(Facts(), relation.op, relation.left, relation.right):
         checker.r.error(relation.node.test, f"{relation.text} never holds for positive sizes")
         return False
-    defaults = {h.name: h.default.value for h in checker.model.hypers if h.kind == "int" and h.default is not None}
+    defaults = {name: size.value for name, size in checker.stacks.defaults().items() if size.value is not None}
     if set(relation.sizes) <= defaults.keys():
-        left, right = relation.left.evaluate(defaults), relation.right.evaluate(defaults)
+        try:
+            left, right = relation.left.evaluate(defaults), relation.right.evaluate(defaults)
+        except ZeroDivisionError:
+            values = ", ".join(f"{name} = {defaults[name]}" for name in relation.sizes)
+            checker.r.error(relation.node.test, f"{relation.text} divides by zero with the hyperparameters' defaults ({values})",
+                            hint="give the divisor a default that is not zero")
+            return True
         if not _compare(relation.op, left, right):
             values = ", ".join(f"{name} = {defaults[name]}" for name in relation.sizes)
             checker.r.error(
@@ -82,7 +93,6 @@ def _holds(checker: ModelChecker, relation: Relation) -> bool:
                 f"{relation.text} does not hold for the defaults ({values})",
                 hint="change a default so that the relation holds",
             )
-            return False
     return True
 
 
@@ -286,8 +296,18 @@ def _rewritten(relation: Relation, values: Mapping[str, Dim]) -> str:
 
 
 def _names_in_order(node: s.Node | tuple) -> list[str]:
-    """The names an expression reads, each once, in source order."""
-    return list(dict.fromkeys(found.id for found in walk(node) if isinstance(found, s.Name)))
+    """The names an expression reads, each once, in source order: the item `widths[0]` of a tuple as well as `widths`."""
+    return list(dict.fromkeys(name for found in walk(node) if (name := _size_name(found)) is not None))
+
+
+def _size_name(node: s.Node) -> str | None:
+    if isinstance(node, s.Name):
+        return node.id
+    if isinstance(node, s.Subscript) and isinstance(node.value, s.Name) and len(node.index) == 1:
+        index = node.index[0]
+        if isinstance(index, s.Constant) and type(index.value) is int:
+            return element_symbol(node.value.id, index.value)
+    return None
 
 
 def _source_text(lines: list[str], node: s.Node) -> str:

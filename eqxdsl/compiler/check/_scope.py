@@ -10,7 +10,6 @@ from eqxdsl.compiler.values import Poisoned, Value
 
 
 @dataclass
-
 class Scope:
     """A method's variables while it is checked."""
 

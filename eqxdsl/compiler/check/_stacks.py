@@ -29,6 +29,9 @@ from eqxdsl.compiler.check.checked import (
     LoopRef,
     Ref,
     StackCopy,
+    element_symbol,
+    is_length_symbol,
+    length_symbol,
 )
 from eqxdsl.compiler.dims import Dim, TensorType
 from eqxdsl.compiler.parse import syntax as s
@@ -43,12 +46,7 @@ MOST_COPIES_WALKED = 1000
 
 def variadic_value(name: str, length: int) -> Static:
     """The checker's value of a `tuple[int, ...]` hyperparameter checked at `length`: one symbol per element."""
-    return Static("ints", tuple(Dim.symbol(f"{name}_{index}") for index in range(length)))
-
-
-def length_symbol(name: str) -> str:
-    """The symbol standing for `len(name)` of a tuple hyperparameter of any length."""
-    return f"{name}_len"
+    return Static("ints", tuple(Dim.symbol(element_symbol(name, index)) for index in range(length)))
 
 
 def stack_count(info: FieldInfo) -> Dim:
@@ -109,7 +107,7 @@ class StackChecker(Role):
                 values[hyper.name] = hyper.default.value
             elif hyper.kind == "ints":
                 items = hyper.default.value
-                values.update({f"{hyper.name}_{index}": item for index, item in enumerate(items)})
+                values.update({element_symbol(hyper.name, index): item for index, item in enumerate(items)})
                 values[length_symbol(hyper.name)] = Dim.const(len(items))
         return values
 
@@ -394,7 +392,8 @@ class StackChecker(Role):
             return
         count = self.copies_to_check(stack_count(info), info.node, info.name)
         info.copies = [StackCopy({}, info.given) for _ in range(count)]
-        info.copies[0].inferred = info.inferred
+        if info.copies:
+            info.copies[0].inferred = info.inferred
 
     def loop(self, stmt: s.For, scope: Scope, returns: list, plain_stack: str | None = None) -> None:
         """A loop walked copy by copy: over stacks, their slices, tuples, `zip` and `enumerate`."""
@@ -437,7 +436,7 @@ class StackChecker(Role):
         """Whether a loop's length is left open by the spec, other than as a tuple's length (whose last element stays symbolic)."""
         if length is None or length.value is not None:
             return False
-        return any(not symbol.endswith("_len") for symbol in length.symbols)
+        return any(not is_length_symbol(symbol) for symbol in length.symbols)
 
     def _check_targets_in_method(self, targets, parts, stmt: s.For, scope: Scope) -> None:
         if len(targets) != len(parts):

@@ -17,8 +17,22 @@ if TYPE_CHECKING:
     from eqxdsl.compiler.check._adapters import ModelLayer, PythonLayer
 
 
-@dataclass(frozen=True)
+def element_symbol(name: str, index: int) -> str:
+    """The size symbol of item `index` of the tuple hyperparameter `name`, written as a spec writes it: `widths[2]`."""
+    return f"{name}[{index}]"
 
+
+def length_symbol(name: str) -> str:
+    """The size symbol of `len(name)`, for a tuple hyperparameter of any length."""
+    return f"len({name})"
+
+
+def is_length_symbol(symbol: str) -> bool:
+    """Whether a size symbol is a tuple's length (`length_symbol`)."""
+    return symbol.startswith("len(")
+
+
+@dataclass(frozen=True)
 class Ref:
     """What a `Name` (or a pipeline step without arguments) refers to.
 
@@ -34,7 +48,6 @@ class Ref:
 
 
 @dataclass(frozen=True)
-
 class CallRef:
     """How a call (or a pipeline step) is carried out.
 
@@ -63,7 +76,6 @@ class CallRef:
 
 
 @dataclass(frozen=True)
-
 class LoopRef:
     """How a `for` loop runs: over a stack ("unrolled" or "scan") or over an array ("array").
 
@@ -79,7 +91,6 @@ class LoopRef:
 
 
 @dataclass(frozen=True)
-
 class StaticBranch:
     """A conditional whose test is known at compile time: only the `taken` branch was checked."""
 
@@ -87,7 +98,6 @@ class StaticBranch:
 
 
 @dataclass
-
 class StackCopy:
     """One copy of an unrolled stack, as the checker built and called it.
 
@@ -103,7 +113,6 @@ class StackCopy:
 
 
 @dataclass(frozen=True)
-
 class CopyArgument:
     """How an inferred constructor argument of an unrolled stack varies from copy to copy.
 
@@ -127,7 +136,6 @@ class CopyArgument:
 
 
 @dataclass
-
 class FieldInfo:
     """A field of a model: a layer, a stack of layers, or a raw parameter or buffer.
 
@@ -223,7 +231,6 @@ class CallSite:
 
 
 @dataclass
-
 class MethodInfo:
     """A checked method: its inputs, result, and whether it needs a key or the state."""
 
@@ -267,7 +274,6 @@ class Relation:
 
 
 @dataclass
-
 class HyperInfo:
     """A hyperparameter: its name, kind (`int`, ..., `ints`), annotation and default."""
 
@@ -301,7 +307,6 @@ HyperKind = Literal["int", "float", "bool", "str", "fn", "ints"]
 
 
 @dataclass
-
 class CheckedModel:
     """Everything the lower stage needs to write one model's class."""
 
@@ -331,7 +336,6 @@ class CheckedModel:
 
 
 @dataclass(frozen=True)
-
 class PythonClass:
     """A Module class imported from Python: its constructor read from source, its call declared in the spec."""
 
@@ -348,7 +352,6 @@ class PythonClass:
 
 
 @dataclass
-
 class CheckedSpec:
     """The checked file: its models and the imports the generated module needs."""
 

@@ -9,7 +9,6 @@ from eqxdsl.compiler.library.functions import REQUIRED as FN_REQUIRED
 
 
 @dataclass(frozen=True)
-
 class Initialiser:
     """A parameter initialiser: its arguments (name, default) and whether it reads fan-in/fan-out."""
 

@@ -18,6 +18,7 @@ evaluate it. The docstring gives every shape in full.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 
 from eqxdsl.compiler.dims import Dim, TensorType
@@ -32,6 +33,9 @@ _FAMILIES = {
 }
 #: Every name the annotations may use, imported by the generated module when used.
 NAMES = ("Array", *sorted(set(_FAMILIES.values())))
+
+
+_NOT_IDENTIFIER = re.compile(r"\W+")
 
 
 class ArrayAnnotations:
@@ -68,17 +72,24 @@ class ArrayAnnotations:
             return str(size.value)
         name = _name_of(size)
         if name is not None:
-            return name
-        return size.python().replace(" ", "") if size.symbols <= self.bound else "_"
+            return _axis_name(name)
+        if not size.symbols <= self.bound:
+            return "_"
+        return size.python({symbol: _axis_name(symbol) for symbol in size.symbols}).replace(" ", "")
 
 
 def _name_of(size: Dim) -> str | None:
-    """The name `size` is, when it is one name alone."""
+    """The symbol `size` is, when it is one symbol alone."""
     if len(size.symbols) == 1:
         (name,) = size.symbols
         if size == Dim.symbol(name):
             return name
     return None
+
+
+def _axis_name(symbol: str) -> str:
+    """A size symbol as an axis name, which must be an identifier: the item `widths[0]` as `widths_0`, `len(widths)` as `len_widths`."""
+    return _NOT_IDENTIFIER.sub("_", symbol).strip("_")
 
 
 def deferred(annotation: str) -> str:

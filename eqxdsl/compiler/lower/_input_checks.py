@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from eqxdsl.compiler.check.checked import CheckedModel, MethodInfo, Relation
+from eqxdsl.compiler.check.checked import CheckedModel, MethodInfo, Relation, element_symbol
 from eqxdsl.compiler.dims import Dim, TensorType
 from eqxdsl.compiler.library.functions import dotted
 from eqxdsl.compiler.lower import ir
@@ -129,8 +129,8 @@ def _size_ast(node: s.Expr, values: dict[str, ast.expr]) -> ast.expr:
         return ast.Constant(node.value)
     if isinstance(node, s.UnaryOp) and node.op in ("-", "+"):
         return ast.UnaryOp(ast.USub() if node.op == "-" else ast.UAdd(), _size_ast(node.operand, values))
-    if isinstance(node, s.Subscript) and isinstance(node.value, s.Name) and len(node.index) == 1 and isinstance(node.index[0], s.Constant):
-        return values[f"{node.value.id}_{node.index[0].value}"]
+    if isinstance(node, s.Subscript) and isinstance(node.value, s.Name) and len(node.index) == 1 and isinstance(node.index[0], s.Constant) and isinstance(node.index[0].value, int):
+        return values[element_symbol(node.value.id, node.index[0].value)]
     if isinstance(node, s.BinOp) and node.op in _ARITHMETIC:
         return ast.BinOp(_size_ast(node.left, values), _ARITHMETIC[node.op](), _size_ast(node.right, values))
     raise ValueError(f"not a size expression: {node}")
@@ -186,7 +186,7 @@ def _model_sizes(model: CheckedModel) -> list[str]:
         if hyper.kind == "int":
             names.append(hyper.name)
         elif hyper.kind == "ints" and hyper.length is not None:
-            names.extend(f"{hyper.name}_{index}" for index in range(hyper.length))
+            names.extend(element_symbol(hyper.name, index) for index in range(hyper.length))
     names.extend(name for name, (_, value) in model.constants.items() if value.kind == "int")
     names.extend(model.init_dims)
     return names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from eqxdsl.compiler.check.checked import CheckedModel, CheckedSpec, FieldInfo
+from eqxdsl.compiler.check.checked import CheckedModel, CheckedSpec, FieldInfo, element_symbol
 from eqxdsl.compiler.dims import DTYPES
 from eqxdsl.compiler.library.functions import dotted, dtype_ast
 from eqxdsl.compiler.library.initialisers import INITIALISERS
@@ -84,7 +84,7 @@ class ModelLowerer:
         taken = set(model.fields) | set(model.methods) | set(model.constants) | {h.name for h in model.hypers}
         self.method_names = Names(taken | set(model.init_dims))
         self.tuple_symbols = {
-            f"{h.name}_{i}": (h.name, i) for h in model.hypers if h.kind == "ints" and h.length is not None for i in range(h.length)
+            element_symbol(h.name, i): (h.name, i) for h in model.hypers if h.kind == "ints" and h.length is not None for i in range(h.length)
         }
 
     def lower(self) -> ir.ModuleClass:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from eqxdsl.compiler.check.checked import CheckedModel, CopyArgument, FieldInfo, Ref
+from eqxdsl.compiler.check.checked import CheckedModel, CopyArgument, FieldInfo, Ref, element_symbol, length_symbol
 from eqxdsl.compiler.dims import Dim
 from eqxdsl.compiler.library.functions import dotted
 from eqxdsl.compiler.lower import ir
@@ -41,8 +41,8 @@ def variadic_rename(model: CheckedModel) -> dict[str, str]:
     for name, length in _variadic(model).items():
         for index in range(length):
             # What follows a stack over the tuple sees its last copy, whatever the length.
-            rename[f"{name}_{index}"] = f"{name}[-1]" if index == length - 1 and length > 1 else f"{name}[{index}]"
-        rename[f"{name}_len"] = f"len({name})"
+            rename[element_symbol(name, index)] = f"{name}[-1]" if index == length - 1 and length > 1 else f"{name}[{index}]"
+        rename[length_symbol(name)] = f"len({name})"
     return rename
 
 

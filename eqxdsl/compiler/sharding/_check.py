@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import overload
 
 from eqxdsl.compiler.build import build_for
-from eqxdsl.compiler.check import CheckedModel, CheckedSpec, did_you_mean
+from eqxdsl.compiler.check import CheckedModel, CheckedSpec, did_you_mean, element_symbol
 from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at
 from eqxdsl.compiler.dims import Dim
 from eqxdsl.compiler.outputs import read_spec
@@ -76,7 +76,7 @@ def _root_values(model: CheckedModel, sizes: Mapping[str, int]) -> dict[str, int
         if hyper.kind == "int" and isinstance(default, Dim) and default.value is not None:
             values[hyper.name] = default.value
         elif hyper.kind == "ints" and isinstance(default, tuple):
-            values.update({f"{hyper.name}_{index}": item.value for index, item in enumerate(default) if isinstance(item, Dim) and item.value is not None})
+            values.update({element_symbol(hyper.name, index): item.value for index, item in enumerate(default) if isinstance(item, Dim) and item.value is not None})
     values.update({name: value for name, value in sizes.items() if name in _size_names(model)})
     return values
 
