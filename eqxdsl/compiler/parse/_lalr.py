@@ -11,6 +11,11 @@ slice and a token constructor that checks for deprecated arguments: about a
 third of the time lexing took. The grammar, the tables and the token patterns
 stay Lark's.
 
+It reads parts of Lark that Lark does not document as its interface (the
+parse table, the per-state lexers): `tests/compiler/test_parse_reductions.py`
+holds its tokens, trees and positions equal to Lark's own parser's, and the
+package keeps lark below version 2.
+
 The loop only parses valid text: at a character or token that fits nowhere it
 stops, and the caller asks Lark's own parser for the error, which carries the
 state its messages are made from (the expected tokens, the interactive parser).
