@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from ..compiler.check import CallRef, CallSite, CheckedModel, FieldInfo, LoopRef, MethodInfo, Ref, StaticBranch
+from ..compiler.check import CallRef, CallSite, CheckedModel, FieldInfo, LoopRef, MethodInfo, Ref, StaticBranch, length_symbol
 from ..compiler.dims import Dim
 from ..compiler.library.layers import LayerShapeError
 from ..compiler.parse import syntax as s
@@ -436,11 +436,11 @@ def spec_graph(typed: TypedSpec, model: str | None = None, depth: int | None = N
 
 def _tuple_lengths(model: CheckedModel) -> dict[str, Dim]:
     """The lengths of the model's tuple hyperparameters of any length, from their defaults:
-    a loop over `dilations` runs `len(dilations)` times, which the checker names `dilations_len`."""
+    a loop over `dilations` runs `len(dilations)` times (the checker's `length_symbol`)."""
     lengths = {}
     for hyper in model.hypers:
         if hyper.kind == "ints" and hyper.length is None and hyper.default is not None and isinstance(hyper.default.value, tuple):
-            lengths[f"{hyper.name}_len"] = Dim.const(len(hyper.default.value))
+            lengths[length_symbol(hyper.name)] = Dim.const(len(hyper.default.value))
     return lengths
 
 

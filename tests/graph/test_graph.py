@@ -139,6 +139,12 @@ def test_a_repeated_layer_is_one_node_marked_with_its_count(tmp_path: Path) -> N
     assert '"layers  ×n<br/>Linear"' in to_mermaid(graph)
 
 
+def test_a_loop_over_a_tuple_of_any_length_is_marked_with_the_defaults_length() -> None:
+    graph = spec_graph(check_with_types(EXAMPLES / "wavenet.eqx"))
+    loop = next(cluster for cluster in graph.clusters if cluster.label == "for layer in layers")
+    assert loop.repeat == "10"  # len(dilations) at its default of ten dilations
+
+
 def test_a_loop_of_several_calls_is_a_cluster_marked_with_its_count() -> None:
     graph = spec_graph(check_with_types(EXAMPLES / "mlp.eqx"))
     (loop,) = graph.clusters
