@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     graph.add_argument("--format", choices=("dot", "svg", "png", "mermaid", "markdown"), help="the format (default: from FILE's name)")
     graph.add_argument("--depth", type=int, metavar="N", help="draw models nested deeper than N as single nodes")
+    graph.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="sizes",
+        help="a hyperparameter or input size to show shapes with, such as dim=128 or T=1024 (a tuple: widths=64,128); repeatable",
+    )
     graph.add_argument("--direction", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
     return parser
 
@@ -330,11 +334,12 @@ def _graph(arguments: argparse.Namespace) -> int:
         format = arguments.format or ("dot" if to_stdout else format_for(arguments.out))
         if to_stdout and format in ("svg", "png"):
             raise _UsageError(f"-o - writes text formats only (dot, mermaid, markdown); write {format} to a file")
+        sizes = _sizes(arguments.sizes)
     except (_UsageError, RenderError) as error:
         _report(f"eqxdsl: error: {error}")
         return EXIT_USAGE
     try:
-        graph = spec_graph(check_with_types(spec), arguments.model, arguments.depth)
+        graph = spec_graph(check_with_types(spec), arguments.model, arguments.depth, sizes)
         if to_stdout:
             sys.stdout.write(graph_bytes(graph, format, arguments.direction).decode())
         else:

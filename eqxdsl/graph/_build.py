@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from ..compiler.check import CallRef, CallSite, CheckedModel, FieldInfo, LoopRef, MethodInfo, Ref, StaticBranch, length_symbol
+from ..compiler.check import CallRef, CallSite, CheckedModel, FieldInfo, LoopRef, MethodInfo, Ref, SizeError, StaticBranch, length_symbol, set_sizes
 from ..compiler.dims import Dim
 from ..compiler.library.layers import LayerShapeError
 from ..compiler.parse import syntax as s
@@ -393,16 +393,22 @@ def _input_node(model: CheckedModel, method: MethodInfo, name: str) -> s.Node | 
     return next((item for item in model.node.items if isinstance(item, s.InputDecl) and item.name == name), None)
 
 
-def spec_graph(typed: TypedSpec, model: str | None = None, depth: int | None = None) -> Graph:
+def spec_graph(
+    typed: TypedSpec, model: str | None = None, depth: int | None = None, sizes: Mapping[str, int | tuple[int, ...]] | None = None
+) -> Graph:
     """The dataflow graph of `model`'s forward method (default: the spec's last model).
 
     Args:
         typed: the spec, checked with its expression values (`check_with_types`).
         model: the model's name.
         depth: how many levels of nested models to open into clusters; None: all of them.
+        sizes: values for some of the model's sizes (`dim=128`, `T=1024`, a
+            tuple `widths=(64, 128)`), which shapes then show as numbers; the
+            others stay the names the spec gives them.
 
     Raises:
-        GraphError: an unknown model, or one without a forward method.
+        GraphError: an unknown model, one without a forward method, or a size
+            it does not have.
     """
     checked = typed.checked
     if not checked.models:
@@ -414,9 +420,14 @@ def spec_graph(typed: TypedSpec, model: str | None = None, depth: int | None = N
     forward = found.forward
     if forward is None:
         raise GraphError(f"{name} has no forward method, so it has no dataflow to draw")
+    try:
+        given = {symbol: Dim.const(value) for symbol, value in set_sizes(found, sizes or {}).items()}
+    except SizeError as error:
+        raise GraphError(str(error)) from None
     builder = _Builder(typed, depth)
     defaults = {hyper.name: hyper.default.value for hyper in found.hypers if hyper.kind == "fn" and hyper.default is not None}
-    scope = _Scope(found, _tuple_lengths(found), {name: value for name, value in defaults.items() if isinstance(value, str)}, None, 0, {})
+    functions = {name: value for name, value in defaults.items() if isinstance(value, str)}
+    scope = _Scope(found, {**_tuple_lengths(found), **given}, functions, None, 0, {})
     for param, value in forward.params:
         scope.env[param] = (builder.node(scope, "input", param, value_text(value), _input_node(found, forward, param)),)
     returns: list[list[tuple[Flow, str]]] = []

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..compiler.check import CheckedModel, CheckedSpec, FieldInfo, element_symbol, length_symbol
+from ..compiler.check import CheckedModel, CheckedSpec, FieldInfo, SizeError, element_symbol, length_symbol, set_sizes
 from ..compiler.dims import DTYPES, Dim, TensorType
 from ..compiler.library.layers import COSTS, ITEMSIZE, BoundLayer, Holdings, LayerInfo, einsum_macs, matmul_macs
 from ..compiler.parse import syntax as s
@@ -360,32 +360,20 @@ def spec_report(checked: CheckedSpec, model: str | None = None, sizes: Mapping[s
 def _values(model: CheckedModel, sizes: dict[str, int]) -> dict[str, int]:
     """The sizes' values: the hyperparameters' defaults, then `sizes` (checked against the model's names)."""
     values: dict[str, int] = {}
-    names: dict[str, list[str]] = {}
     for hyper in model.hypers:
         value = hyper.value.value if hyper.kind in ("int", "ints") else None
         default = hyper.default.value if hyper.default is not None else None
         if hyper.kind == "int":
-            names[hyper.name] = [hyper.name]
             if isinstance(default, Dim) and default.value is not None:
                 values[hyper.name] = default.value
         elif hyper.kind == "ints" and isinstance(value, tuple):
-            symbols = [element_symbol(hyper.name, index) for index in range(len(value))]
-            names[hyper.name] = symbols
-            for symbol, item in zip(symbols, default or ()):
-                values[symbol] = item.value
+            for index, item in enumerate(default or ()):
+                values[element_symbol(hyper.name, index)] = item.value
             values[length_symbol(hyper.name)] = len(value)
-    for dim in sorted(model.input_dims | set(model.init_dims)):
-        names.setdefault(dim, [dim])
-    for name, value in sizes.items():
-        if name not in names:
-            raise SpecSummaryError(
-                f"{model.name} has no size {name!r}; its sizes: {', '.join(names) or 'none'}"
-            )
-        symbols = names[name]
-        items = value if isinstance(value, tuple) else (value,)
-        if len(items) != len(symbols):
-            raise SpecSummaryError(f"{name} takes {len(symbols)} value(s), as the spec was checked with; got {len(items)}")
-        values.update(zip(symbols, items))
+    try:
+        values.update(set_sizes(model, sizes))
+    except SizeError as error:
+        raise SpecSummaryError(str(error)) from None
     return values
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from eqxdsl.cli import main
-from eqxdsl.graph import Graph, check_with_types, spec_graph, to_dot, to_mermaid, write_graph
+from eqxdsl.graph import Graph, GraphError, check_with_types, spec_graph, to_dot, to_mermaid, write_graph
 from eqxdsl.graph._dot import quote
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -255,6 +255,21 @@ def test_mermaid(tmp_path: Path) -> None:
     # Links are relative to the document's folder, so they lead to the spec from where it is kept.
     (first,) = re.findall(r'click n0 href "([^"#]+)#L35"', text)
     assert (out.parent / first).resolve() == (EXAMPLES / "gpt.eqx").resolve()
+
+
+def test_set_sizes_show_as_numbers_and_unknown_ones_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    typed = check_with_types(EXAMPLES / "gpt.eqx")
+    symbolic = {edge.label for edge in spec_graph(typed).edges}
+    assert "f32[T×dim]" in symbolic
+    numeric = {edge.label for edge in spec_graph(typed, sizes={"dim": 128, "T": 16}).edges}
+    assert "f32[16×128]" in numeric and "f32[T×dim]" not in numeric
+    wavenet = check_with_types(EXAMPLES / "wavenet.eqx")
+    with pytest.raises(GraphError, match="dilations takes 10 value"):
+        spec_graph(wavenet, sizes={"dilations": (1, 2)})
+    assert main(["graph", str(EXAMPLES / "gpt.eqx"), "-o", "-", "--set", "width=3"]) == 1
+    assert "GPT has no size 'width'; its sizes: vocab, ctx, dim, heads, depth, T" in capsys.readouterr().err
+    assert main(["graph", str(EXAMPLES / "gpt.eqx"), "-o", "-", "--set", "dim=big"]) == 2
+    assert "--set takes NAME=INTEGER" in capsys.readouterr().err
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

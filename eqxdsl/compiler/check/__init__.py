@@ -19,6 +19,7 @@ type checker:
 
 from eqxdsl.compiler.check._adapters import ModelLayer
 from eqxdsl.compiler.check._report import did_you_mean
+from eqxdsl.compiler.check._sizes import SizeError, set_sizes
 from eqxdsl.compiler.check._spec import check_spec
 from eqxdsl.compiler.check.checked import (
     CallRef,
@@ -54,9 +55,11 @@ __all__ = [
     "PythonClass",
     "Ref",
     "Relation",
+    "SizeError",
     "StaticBranch",
     "check_spec",
     "did_you_mean",
+    "set_sizes",
     "element_symbol",
     "length_symbol",
 ]
