@@ -73,6 +73,8 @@ def _load(top: str, path: Path, folder: Path, *, package: bool, name: str, impor
         spec = importlib.machinery.PathFinder.find_spec(top, [str(folder)])
     else:
         spec = importlib.util.spec_from_file_location(top, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{importer} needs {path}, which Python cannot import", name=name, path=str(path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[top] = module
     try:
