@@ -73,12 +73,16 @@ def _load(top: str, path: Path, folder: Path, *, package: bool, name: str, impor
         spec = importlib.machinery.PathFinder.find_spec(top, [str(folder)])
     else:
         spec = importlib.util.spec_from_file_location(top, path)
-    if spec is None or spec.loader is None:
+    loader = None
+    if spec is not None:
+        # This also gives a namespace package's spec its loader.
+        module = importlib.util.module_from_spec(spec)
+        loader = spec.loader
+    if loader is None:
         raise ImportError(f"{importer} needs {path}, which Python cannot import", name=name, path=str(path))
-    module = importlib.util.module_from_spec(spec)
     sys.modules[top] = module
     try:
-        spec.loader.exec_module(module)
+        loader.exec_module(module)
     except BaseException:
         # A half-executed module must not be found by the next import of its name.
         del sys.modules[top]
