@@ -12,11 +12,16 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .compiler.diagnostics import CompileError, Diagnostic
-    from .compiler.driver import OutputError, compile_file, compile_source, load
-    from .compiler.render import InternalCompilerError
-    from .summarise import summary
-    from .tooling.loading import load_source
+    # For type checkers only; at run time `__getattr__` imports each on first use.
+    from .compiler.diagnostics import CompileError as CompileError
+    from .compiler.diagnostics import Diagnostic as Diagnostic
+    from .compiler.driver import compile_file as compile_file
+    from .compiler.driver import compile_source as compile_source
+    from .compiler.loader import load as load
+    from .compiler.outputs import OutputError as OutputError
+    from .compiler.render import InternalCompilerError as InternalCompilerError
+    from .summarise import summary as summary
+    from .tooling.loading import load_source as load_source
 
 _EXPORTS = {
     "compile_source": "eqxdsl.compiler.driver",

@@ -36,6 +36,7 @@ def __getattr__(name: str) -> object:
     globals()[name] = value
     return value
 
+
 __all__ = [
     "Counts",
     "LayerRow",

@@ -202,7 +202,7 @@ def check_case(name: str, args: dict, inputs: tuple, sizes=SIZES):
         full.update({k: v for k, v in info.infer(args, concrete_inputs).items()})
         try:
             real = _real_output(name, full, concrete_inputs)
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError):
             with pytest.raises(LayerShapeError):
                 info.output(args, concrete_inputs)
             continue

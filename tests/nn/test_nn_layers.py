@@ -335,8 +335,8 @@ def test_pool_errors_and_gradient():
     with pytest.raises(ValueError, match="larger than the kernel size"):
         nn.MaxPool1d(2, padding=3)(jnp.ones((1, 5)))
     x = jnp.array([[1.0, 3.0, 2.0, 0.0]])
-    for pool, expected in [(nn.MaxPool1d(2, 2), [[0.0, 1.0, 1.0, 0.0]]), (nn.AvgPool1d(2, 2), [[0.5] * 4])]:
-        loss = lambda x: pool(x).sum()
+    for layer, expected in [(nn.MaxPool1d(2, 2), [[0.0, 1.0, 1.0, 0.0]]), (nn.AvgPool1d(2, 2), [[0.5] * 4])]:
+        loss = lambda x: layer(x).sum()
         np.testing.assert_array_equal(jax.grad(loss)(x), expected)
         # Under jit the start value of the window reduction must stay a constant.
         np.testing.assert_array_equal(jax.jit(jax.grad(loss))(x), expected)

@@ -25,6 +25,11 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # hypothesis installs this backport on Python 3.10
+    from exceptiongroup import BaseExceptionGroup
+
 from . import (
     test_checkpoint,
     test_injection,

@@ -48,9 +48,6 @@ def _lower_spec(checked: CheckedSpec, build: Build | None) -> ir.ModuleFile:
         else:
             imports.append(_code(ast.ImportFrom(module, [ast.alias(name, alias)], 0)))
 
-    needs_callable = any(h.kind == "fn" for m in checked.models.values() for h in m.hypers)
-    if needs_callable:
-        imports.append(_code(ast.ImportFrom("collections.abc", [ast.alias("Callable")], 0)))
     for local, (module, model) in sorted(checked.imported_models.items()):
         bind(module, model.name, local, sibling=True)
     for local, cls in checked.python_classes.items():
@@ -64,6 +61,7 @@ def _lower_spec(checked: CheckedSpec, build: Build | None) -> ir.ModuleFile:
         classes=classes,
         beside=tuple(beside),
         defines_import_beside=defines_import_beside and bool(beside),
+        uses_callable=any(h.kind == "fn" for m in checked.models.values() for h in m.hypers),
         target="eqxdsl" if build is None else build.target.name,
         runtime_import=f"import {'eqxdsl.runtime' if build is None else build.target.runtime} as eqx",
         array_types=_array_types(used_names(classes), lazy),

@@ -214,8 +214,12 @@ def _len(name: str) -> ast.expr:
 
 
 def _raise_if(test: ast.expr, origin: int, message: list) -> ir.Statement:
-    parts: list[ast.expr] = [ast.Constant(p) if isinstance(p, str) else ast.FormattedValue(p, -1, None) for p in message]
-    error = ast.Raise(_call(_name("ValueError"), [ast.JoinedStr(parts)]), None)
+    """`if test: raise ValueError(message)`, the message's strings and values joined (an f-string when it has values)."""
+    if all(isinstance(part, str) for part in message):
+        text: ast.expr = ast.Constant("".join(message))
+    else:
+        text = ast.JoinedStr([ast.Constant(p) if isinstance(p, str) else ast.FormattedValue(p, -1, None) for p in message])
+    error = ast.Raise(_call(_name("ValueError"), [text]), None)
     return _compound(ast.If(test, [ast.Pass()], []), origin, [_stmt(error)])
 
 

@@ -133,6 +133,8 @@ class ModuleFile:
             `MLP = _import_beside("mlp").MLP` with `defines_import_beside`).
         defines_import_beside: the module defines its own `_import_beside` for
             `beside`, as the target's runtime has no `import_beside`.
+        uses_callable: an `fn` hyperparameter is annotated `Callable`, imported
+            with the standard library's modules.
         target: the target's name, shown in the header unless it is the default.
         runtime_import: the import of the library used as `eqx`.
         array_types: the import of the names of the shape annotations; None when none is used.
@@ -144,6 +146,7 @@ class ModuleFile:
     classes: tuple[ModuleClass, ...]
     beside: tuple[str, ...] = ()
     defines_import_beside: bool = False
+    uses_callable: bool = False
     target: str = "eqxdsl"
     runtime_import: str = "import eqxdsl.runtime as eqx"
     array_types: ArrayTypes | None = None

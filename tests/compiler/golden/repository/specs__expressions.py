@@ -35,7 +35,7 @@ class Expressions(eqx.Module):  # expressions.eqx:2
         head_dim = dim // heads  # expressions.eqx:6
         if dim % heads != 0:  # expressions.eqx:4
             raise ValueError(
-                f"Expressions: dim must split evenly into heads (expressions.eqx:4)"
+                "Expressions: dim must split evenly into heads (expressions.eqx:4)"
             )
         if dim < 3:  # expressions.eqx:5
             raise ValueError(
