@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..compiler.check import CheckedModel, CheckedSpec, FieldInfo, SizeError, element_symbol, length_symbol, set_sizes
+from ..compiler.check import CheckedModel, CheckedSpec, FieldInfo, SizeError, default_sizes, set_sizes
 from ..compiler.dims import DTYPES, Dim, TensorType
 from ..compiler.library.layers import COSTS, ITEMSIZE, BoundLayer, Holdings, LayerInfo, einsum_macs, matmul_macs
 from ..compiler.parse import syntax as s
@@ -359,17 +359,7 @@ def spec_report(checked: CheckedSpec, model: str | None = None, sizes: Mapping[s
 
 def _values(model: CheckedModel, sizes: dict[str, int]) -> dict[str, int]:
     """The sizes' values: the hyperparameters' defaults, then `sizes` (checked against the model's names)."""
-    values: dict[str, int] = {}
-    for hyper in model.hypers:
-        value = hyper.value.value if hyper.kind in ("int", "ints") else None
-        default = hyper.default.value if hyper.default is not None else None
-        if hyper.kind == "int":
-            if isinstance(default, Dim) and default.value is not None:
-                values[hyper.name] = default.value
-        elif hyper.kind == "ints" and isinstance(value, tuple):
-            for index, item in enumerate(default or ()):
-                values[element_symbol(hyper.name, index)] = item.value
-            values[length_symbol(hyper.name)] = len(value)
+    values = default_sizes(model.hypers)
     try:
         values.update(set_sizes(model, sizes))
     except SizeError as error:

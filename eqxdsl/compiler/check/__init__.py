@@ -19,7 +19,7 @@ type checker:
 
 from eqxdsl.compiler.check._adapters import ModelLayer
 from eqxdsl.compiler.check._report import did_you_mean
-from eqxdsl.compiler.check._sizes import SizeError, set_sizes
+from eqxdsl.compiler.check._sizes import SizeError, default_sizes, set_sizes
 from eqxdsl.compiler.check._spec import check_spec
 from eqxdsl.compiler.check.checked import (
     CallRef,
@@ -58,6 +58,7 @@ __all__ = [
     "SizeError",
     "StaticBranch",
     "check_spec",
+    "default_sizes",
     "did_you_mean",
     "set_sizes",
     "element_symbol",

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from eqxdsl.compiler.check._report import Abort
+from eqxdsl.compiler.check._sizes import default_sizes
 from eqxdsl.compiler.check._walk import names_in
 from eqxdsl.compiler.check.checked import CheckedModel, Relation, element_symbol
 from eqxdsl.compiler.dims import Dim, Facts, TensorType, active_facts, assuming
@@ -77,7 +78,7 @@ def _holds(checker: ModelChecker, relation: Relation) -> bool:
     if _refuted(Facts(), relation.op, relation.left, relation.right):
         checker.r.error(relation.node.test, f"{relation.text} never holds for positive sizes")
         return False
-    defaults = {name: size.value for name, size in checker.stacks.defaults().items() if size.value is not None}
+    defaults = default_sizes(checker.model.hypers)
     if set(relation.sizes) <= defaults.keys():
         try:
             left, right = relation.left.evaluate(defaults), relation.right.evaluate(defaults)

@@ -1,14 +1,34 @@
-"""Sizes set from outside the spec (`--set dim=128`), as the values of the checker's size symbols."""
+"""The values of a model's size symbols: those its hyperparameters' defaults fix, and those set from
+outside the spec (`--set dim=128`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from eqxdsl.compiler.check.checked import CheckedModel, element_symbol
+from eqxdsl.compiler.check.checked import CheckedModel, HyperInfo, element_symbol, length_symbol
+from eqxdsl.compiler.dims import Dim
 
 
 class SizeError(ValueError):
     """A set size the model does not have, or a tuple set to another length than the spec was checked with."""
+
+
+def default_sizes(hypers: Iterable[HyperInfo]) -> dict[str, int]:
+    """The value of each size symbol the hyperparameters' defaults fix.
+
+    `dim: int = 64` fixes `dim`; `widths: tuple[int, ...] = (8, 16)` fixes
+    `widths[0]`, `widths[1]` and `len(widths)`. Hyperparameters without a
+    default, and defaults the checker refused, fix nothing.
+    """
+    values: dict[str, int] = {}
+    for hyper in hypers:
+        default = hyper.default.value if hyper.default is not None else None
+        if hyper.kind == "int" and isinstance(default, Dim) and default.value is not None:
+            values[hyper.name] = default.value
+        elif hyper.kind == "ints" and isinstance(default, tuple):
+            values.update({element_symbol(hyper.name, index): item.value for index, item in enumerate(default) if item.value is not None})
+            values[length_symbol(hyper.name)] = len(default)
+    return values
 
 
 def set_sizes(model: CheckedModel, sizes: Mapping[str, int | tuple[int, ...]]) -> dict[str, int]:

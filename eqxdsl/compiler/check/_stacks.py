@@ -21,6 +21,7 @@ from eqxdsl.compiler.check._join import same_type
 from eqxdsl.compiler.check._report import Abort, check_identifier
 from eqxdsl.compiler.check._role import Role
 from eqxdsl.compiler.check._scope import Scope
+from eqxdsl.compiler.check._sizes import default_sizes
 from eqxdsl.compiler.check._walk import assigned_names
 from eqxdsl.compiler.check.checked import (
     CheckedModel,
@@ -94,21 +95,8 @@ class StackChecker(Role):
         """The hyperparameters' defaults as values of their symbols (tuple elements and lengths included)."""
         count, values = self._defaults
         if count != len(self.model.hypers):
-            values = self._read_defaults()
+            values = {symbol: Dim.const(value) for symbol, value in default_sizes(self.model.hypers).items()}
             self._defaults = (len(self.model.hypers), values)
-        return values
-
-    def _read_defaults(self) -> dict[str, Dim]:
-        values: dict[str, Dim] = {}
-        for hyper in self.model.hypers:
-            if hyper.default is None:
-                continue
-            if hyper.kind == "int":
-                values[hyper.name] = hyper.default.value
-            elif hyper.kind == "ints":
-                items = hyper.default.value
-                values.update({element_symbol(hyper.name, index): item for index, item in enumerate(items)})
-                values[length_symbol(hyper.name)] = Dim.const(len(items))
         return values
 
     def walkable(self, count: Dim) -> int | None:

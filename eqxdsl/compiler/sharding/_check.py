@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import overload
 
 from eqxdsl.compiler.build import build_for
-from eqxdsl.compiler.check import CheckedModel, CheckedSpec, did_you_mean, element_symbol
+from eqxdsl.compiler.check import CheckedModel, CheckedSpec, default_sizes, did_you_mean
 from eqxdsl.compiler.diagnostics import CompileError, Diagnostic, diagnostic_at
 from eqxdsl.compiler.dims import Dim
 from eqxdsl.compiler.outputs import read_spec
@@ -70,13 +70,7 @@ class _Located:
 
 def _root_values(model: CheckedModel, sizes: Mapping[str, int]) -> dict[str, int]:
     """The root's sizes: its hyperparameters' defaults, then those of `sizes` it has."""
-    values: dict[str, int] = {}
-    for hyper in model.hypers:
-        default = hyper.default.value if hyper.default is not None else None
-        if hyper.kind == "int" and isinstance(default, Dim) and default.value is not None:
-            values[hyper.name] = default.value
-        elif hyper.kind == "ints" and isinstance(default, tuple):
-            values.update({element_symbol(hyper.name, index): item.value for index, item in enumerate(default) if isinstance(item, Dim) and item.value is not None})
+    values = default_sizes(model.hypers)
     values.update({name: value for name, value in sizes.items() if name in _size_names(model)})
     return values
 
