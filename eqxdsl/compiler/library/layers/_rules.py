@@ -38,11 +38,6 @@ class LayerCall:
         return f"{self.name}({', '.join(parts)})"
 
 
-def _call(layer: str, args: Args, shown: Sequence[str]) -> LayerCall:
-    """The layer `layer` called with `args`, as the messages name it (see `LayerCall`)."""
-    return LayerCall(layer, args, shown)
-
-
 def _show(value: object) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"

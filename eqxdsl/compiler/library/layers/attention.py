@@ -14,7 +14,6 @@ from eqxdsl.compiler.library.layers._row import (
 from eqxdsl.compiler.library.layers._rules import (
     LayerCall,
     _attribute_dtype,
-    _call,
     _rank_exactly,
     _result_dtype,
     _same_size,
@@ -23,7 +22,7 @@ from eqxdsl.compiler.library.layers._rules import (
 
 
 def _attention_inputs(args: Args, inputs: tuple) -> tuple[LayerCall, TensorType, TensorType, TensorType]:
-    layer = _call("MultiheadAttention", args, ("num_heads", "query_size"))
+    layer = LayerCall("MultiheadAttention", args, ("num_heads", "query_size"))
     if len(inputs) not in (3, 4):
         raise LayerShapeError(f"{layer} takes query, key and value (and a mask), got {len(inputs)} values")
     query, key, value = (_tensor(layer, v, what) for v, what in zip(inputs, ("its query", "its key", "its value")))

@@ -14,7 +14,6 @@ from eqxdsl.compiler.library.layers._row import (
 )
 from eqxdsl.compiler.library.layers._rules import (
     LayerCall,
-    _call,
     _check_divides,
     _constant,
     _padding_pairs,
@@ -31,7 +30,7 @@ from eqxdsl.compiler.values import UnknownArray
 
 
 def _conv_spatial(layer_name: str, args: Args, inputs: tuple, fixed_dims: int | None) -> tuple[LayerCall, TensorType, int]:
-    layer = _call(layer_name, args, ("in_channels", "out_channels", "kernel_size"))
+    layer = LayerCall(layer_name, args, ("in_channels", "out_channels", "kernel_size"))
     dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
     x = _tensor(layer, inputs[0], "its input")
     names = {1: "L", 2: "H, W", 3: "D, H, W"}.get(dims, f"{dims} spatial axes")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from eqxdsl.compiler.dims import TensorType
 from eqxdsl.compiler.library.layers._row import Args, LayerArg, LayerInfo, layer
-from eqxdsl.compiler.library.layers._rules import _call, _no_inference, _tensor
+from eqxdsl.compiler.library.layers._rules import LayerCall, _no_inference, _tensor
 
 
 def _dropout_output(args: Args, inputs: tuple) -> TensorType:
-    return _tensor(_call("Dropout", args, ("p",)), inputs[0], "its input")
+    return _tensor(LayerCall("Dropout", args, ("p",)), inputs[0], "its input")
 
 
 #: The rows of this family, in the table's order.

@@ -12,8 +12,8 @@ from eqxdsl.compiler.library.layers._row import (
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
+    LayerCall,
     _attribute_dtype,
-    _call,
     _no_inference,
     _rank_exactly,
     _same_size,
@@ -23,7 +23,7 @@ from eqxdsl.compiler.library.layers._rules import (
 
 
 def _embedding_output(args: Args, inputs: tuple) -> TensorType:
-    layer = _call("Embedding", args, ("num_embeddings", "embedding_size"))
+    layer = LayerCall("Embedding", args, ("num_embeddings", "embedding_size"))
     index = _tensor(layer, inputs[0], "its input")
     if index.rank != 0 or not index.is_integer:
         raise LayerShapeError(
@@ -41,7 +41,7 @@ def _embedding_output(args: Args, inputs: tuple) -> TensorType:
 
 
 def _rotary_output(args: Args, inputs: tuple) -> TensorType:
-    layer = _call("RotaryPositionalEmbedding", args, ("embedding_size",))
+    layer = LayerCall("RotaryPositionalEmbedding", args, ("embedding_size",))
     x = _tensor(layer, inputs[0], "its input")
     _rank_exactly(layer, x, 2, "[sequence, embedding_size]")
     _same_size(layer, f"axis 1 of the input {x}", x.shape[1], "embedding_size", args["embedding_size"])

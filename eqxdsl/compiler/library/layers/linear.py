@@ -16,7 +16,6 @@ from eqxdsl.compiler.library.layers._row import (
 from eqxdsl.compiler.library.layers._rules import (
     LayerCall,
     _attribute_dtype,
-    _call,
     _no_inference,
     _rank_exactly,
     _result_dtype,
@@ -36,7 +35,7 @@ def _features_in(layer: LayerCall, x: TensorType) -> Dim | str:
 
 def _linear_infer(size_arg: str, layer_name: str) -> InferFn:
     def infer(args: Args, inputs: tuple) -> dict:
-        layer = _call(layer_name, args, ())
+        layer = LayerCall(layer_name, args, ())
         return {size_arg: _features_in(layer, _tensor(layer, inputs[0], "its input"))}
 
     return infer
@@ -44,7 +43,7 @@ def _linear_infer(size_arg: str, layer_name: str) -> InferFn:
 
 def _linear_output(in_arg: str, out_arg: str, layer_name: str, shown: tuple[str, ...]) -> OutputFn:
     def output(args: Args, inputs: tuple) -> TensorType:
-        layer = _call(layer_name, args, shown)
+        layer = LayerCall(layer_name, args, shown)
         x = _tensor(layer, inputs[0], "its input")
         expected_in = args[in_arg]
         if expected_in == "scalar":

@@ -14,8 +14,8 @@ from eqxdsl.compiler.library.layers._row import (
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
+    LayerCall,
     _attribute_dtype,
-    _call,
     _check_divides,
     _rank_at_least,
     _same_size,
@@ -39,7 +39,7 @@ def _norm_infer(layer_name: str) -> InferFn:
 
 def _norm_output(layer_name: str) -> OutputFn:
     def output(args: Args, inputs: tuple) -> TensorType:
-        layer = _call(layer_name, args, ("shape",))
+        layer = LayerCall(layer_name, args, ("shape",))
         x = _tensor(layer, inputs[0], "its input")
         shape = _as_shape(args["shape"])
         if x.rank != len(shape):
@@ -75,7 +75,7 @@ def _channels_first_infer(layer_name: str, size_arg: str) -> InferFn:
 
 
 def _group_norm_output(args: Args, inputs: tuple) -> TensorType:
-    layer = _call("GroupNorm", args, ("groups", "channels"))
+    layer = LayerCall("GroupNorm", args, ("groups", "channels"))
     x = _tensor(layer, inputs[0], "its input")
     _rank_at_least(layer, x, 1, "[channels, ...]")
     if args.get("channels") is not None:
@@ -85,7 +85,7 @@ def _group_norm_output(args: Args, inputs: tuple) -> TensorType:
 
 
 def _batch_norm_output(args: Args, inputs: tuple) -> TensorType:
-    layer = _call("BatchNorm", args, ("input_size",))
+    layer = LayerCall("BatchNorm", args, ("input_size",))
     x = _tensor(layer, inputs[0], "its input")
     _rank_at_least(layer, x, 1, "[channels, ...]")
     _same_size(layer, f"axis 0 of the input {x}", x.shape[0], "input_size", args["input_size"])

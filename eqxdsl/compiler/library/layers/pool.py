@@ -13,7 +13,6 @@ from eqxdsl.compiler.library.layers._row import (
 )
 from eqxdsl.compiler.library.layers._rules import (
     LayerCall,
-    _call,
     _constant,
     _no_inference,
     _padding_pairs,
@@ -27,7 +26,7 @@ from eqxdsl.compiler.library.layers._rules import (
 
 def _pool_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
     def output(args: Args, inputs: tuple) -> TensorType:
-        layer = _call(layer_name, args, ("kernel_size", "stride"))
+        layer = LayerCall(layer_name, args, ("kernel_size", "stride"))
         dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
         x = _tensor(layer, inputs[0], "its input")
         _rank_exactly(layer, x, dims + 1, f"[channels, {dims} spatial axes]")
@@ -87,7 +86,7 @@ def _pool_layer(name: str, dims: int | None) -> LayerInfo:
 
 def _adaptive_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
     def output(args: Args, inputs: tuple) -> TensorType:
-        layer = _call(layer_name, args, ("target_shape",))
+        layer = LayerCall(layer_name, args, ("target_shape",))
         dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
         x = _tensor(layer, inputs[0], "its input")
         _rank_exactly(layer, x, dims + 1, f"[channels, {dims} spatial axes]")

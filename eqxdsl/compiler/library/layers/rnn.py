@@ -14,7 +14,7 @@ from eqxdsl.compiler.library.layers._row import (
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
-    _call,
+    LayerCall,
     _rank_exactly,
     _result_dtype,
     _same_size,
@@ -33,7 +33,7 @@ def _cell_infer(layer_name: str) -> InferFn:
 
 def _cell_output(layer_name: str, pair: bool) -> OutputFn:
     def output(args: Args, inputs: tuple) -> LayerInput:
-        layer = _call(layer_name, args, ("input_size", "hidden_size"))
+        layer = LayerCall(layer_name, args, ("input_size", "hidden_size"))
         if len(inputs) != 2:
             raise LayerShapeError(f"{layer} takes an input and a hidden state, got {len(inputs)} values")
         x = _tensor(layer, inputs[0], "its input")
