@@ -18,10 +18,10 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from eqxdsl._files import replace_file
 from eqxdsl.compiler.build import build_for
 from eqxdsl.compiler.diagnostics import CompileError, diagnostic_at, resource_dir
 from eqxdsl.compiler.targets import DEFAULT_TARGET
@@ -222,31 +222,12 @@ def write_atomically(target: Path, text: str) -> None:
     folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as error:
         raise OutputError(target, f"cannot write to the folder {folder}: {error.strerror}") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-        os.chmod(temporary, _file_mode(target))
-        os.replace(temporary, target)
-    except BaseException as error:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        if isinstance(error, OSError):
-            raise OutputError(target, f"cannot write the file: {error.strerror}") from None
-        raise
-
-
-def _file_mode(target: Path) -> int:
-    try:
-        return target.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        replace_file(target, text)
+    except OSError as error:
+        raise OutputError(target, f"cannot write the file: {error.strerror}") from None
 
 
 def spec_files(folder: Path) -> Iterator[Path]:

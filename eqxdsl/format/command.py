@@ -14,10 +14,10 @@ import argparse
 import difflib
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
+from eqxdsl._files import replace_file
 from eqxdsl.compiler import CompileError
 
 from ._doc import DEFAULT_LINE_WIDTH
@@ -151,7 +151,7 @@ def _format_one(target: str, arguments: argparse.Namespace) -> str:
         _report(f"would reformat {display}")
         return "would be reformatted"
     try:
-        _write_atomically(Path(target), formatted)
+        replace_file(Path(target), formatted, newline="")
     except OSError as error:
         _report(f"{display}: error: cannot write the file: {error.strerror or error}")
         return "failed"
@@ -163,19 +163,6 @@ def _read(path: Path) -> str:
     """The spec's text with its line endings as they are (the formatter keeps `\\r\\n`)."""
     with path.open(encoding="utf-8", newline="") as file:
         return file.read()
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Replace `target` through a temporary file in its folder: readers see the old text or the new, never a part."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.chmod(temporary, target.stat().st_mode & 0o777)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _report(message: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
 import eqxdsl
+import eqxdsl._files as driver_files
 from eqxdsl.compiler import driver
 from eqxdsl.compiler.diagnostics import CompileError
 
@@ -191,6 +193,25 @@ def test_atomic_write_cleans_up_after_failure(tmp_path, monkeypatch):
         driver.write_atomically(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.py"]
+
+
+def test_sigint_as_the_temporary_file_is_created_removes_it(tmp_path, monkeypatch):
+    """Ctrl-C just after the temporary file exists: the interrupt waits until its name is known, then removes it."""
+    target = tmp_path / "out.py"
+    target.write_text("old\n")
+    mkstemp = driver_files.tempfile.mkstemp
+
+    def interrupted_mkstemp(**names):
+        created = mkstemp(**names)
+        signal.raise_signal(signal.SIGINT)
+        return created
+
+    monkeypatch.setattr(driver_files.tempfile, "mkstemp", interrupted_mkstemp)
+    with pytest.raises(KeyboardInterrupt):
+        driver.write_atomically(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.py"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_atomic_write_keeps_permissions(tmp_path):
