@@ -202,7 +202,7 @@ def check_case(name: str, args: dict, inputs: tuple, sizes=SIZES):
         full.update({k: v for k, v in info.infer(args, concrete_inputs).items()})
         try:
             real = _real_output(name, full, concrete_inputs)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, NotImplementedError):
             with pytest.raises(LayerShapeError):
                 info.output(args, concrete_inputs)
             continue
@@ -250,6 +250,37 @@ def test_transposed_conv_variants():
     args = {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1}
     check_case("ConvTranspose2d", args, (f32(3, n, 4),), sizes=(5,))
     check_case("ConvTranspose", {"num_spatial_dims": 1, **args}, (f32(3, n),), sizes=(5,))
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "channels"),
+    [
+        ("ConvTranspose1d", {"kernel_size": 3, "stride": 2, "padding_mode": "REFLECT"}, 3),
+        ("ConvTranspose1d", {"kernel_size": 3, "padding_mode": "REPLICATE"}, 3),
+        ("ConvTranspose1d", {"kernel_size": 3, "stride": 2, "padding": "SAME", "padding_mode": "CIRCULAR"}, 3),
+        ("ConvTranspose1d", {"kernel_size": 3, "stride": 2, "padding": "SAME_LOWER", "padding_mode": "CIRCULAR"}, 3),
+        ("ConvTranspose1d", {"kernel_size": 3, "padding": 1, "padding_mode": "CIRCULAR"}, 3),
+        ("ConvTranspose1d", {"kernel_size": 3, "stride": 2, "padding": "SAME", "output_padding": 1, "padding_mode": "CIRCULAR"}, 3),
+        ("ConvTranspose1d", {"kernel_size": 3, "stride": 2, "output_padding": 2}, 3),
+        ("ConvTranspose", {"num_spatial_dims": 1, "kernel_size": 2, "stride": 3, "output_padding": 2}, 3),
+        ("Conv1d", {"kernel_size": 3, "groups": 2}, 3),
+        ("Conv1d", {"kernel_size": 3, "groups": 2}, 4),
+        ("ConvTranspose1d", {"kernel_size": 3, "groups": 3}, 3),
+    ],
+)
+def test_constructor_refusals_agree_with_the_runtime(name, args, channels):
+    # The runtime's constructor refuses these, or builds them: the table must agree either way.
+    check_case(name, {"out_channels": 6, **args}, (f32(channels, n),))
+
+
+def test_group_norm_refuses_as_the_runtime_does():
+    check_case("GroupNorm", {"groups": 4}, (f32(6, n),), sizes=(5,))
+    check_case("GroupNorm", {"groups": 3}, (f32(6, n),), sizes=(5,))
+    with pytest.raises(ValueError, match="channels"):
+        nn.GroupNorm(3)
+    with pytest.raises(LayerShapeError, match="channelwise_affine needs the channel count"):
+        LAYERS["GroupNorm"].construct({"groups": Dim.const(3)})
+    LAYERS["GroupNorm"].construct({"groups": Dim.const(3), "channelwise_affine": False})
 
 
 @pytest.mark.parametrize("use_ceil", (False, True))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 import eqxdsl.runtime as eqx
@@ -169,3 +170,48 @@ def test_batch_norm_holds_its_running_statistics_as_buffers() -> None:
     arrays = jax.tree_util.tree_leaves(state)
     assert held.buffers.value == sum(leaf.size for leaf in arrays)
     assert held.buffer_bytes.value == sum(leaf.nbytes for leaf in arrays)
+
+
+CONVOLUTIONS = [
+    (name, {"kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation, **extra})
+    for name, extras in (
+        ("Conv1d", ({}, {"padding_mode": "REFLECT"}, {"padding_mode": "CIRCULAR"}, {"groups": 2})),
+        ("ConvTranspose1d", ({}, {"output_padding": 1}, {"groups": 2})),
+    )
+    for kernel, stride, dilation in ((1, 1, 1), (3, 1, 1), (3, 2, 1), (3, 3, 2), (4, 2, 1))
+    for padding in (0, 2, ((1, 3),), "SAME", "SAME_LOWER", "VALID")
+    for extra in extras
+    if extra.get("output_padding", 0) < stride
+] + [
+    ("ConvTranspose1d", {"kernel_size": 3, "stride": 2, "padding": padding, "padding_mode": "CIRCULAR"})
+    for padding in ("SAME", "SAME_LOWER")
+] + [
+    ("Conv2d", {"kernel_size": (3, 2), "stride": (2, 1), "padding": "SAME"}),
+    ("ConvTranspose2d", {"kernel_size": 3, "stride": (2, 3), "padding": ((1, 0), (2, 2)), "output_padding": (1, 0)}),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), CONVOLUTIONS, ids=lambda value: value if isinstance(value, str) else repr(value))
+def test_convolution_macs_equal_the_traced_count(name: str, args: dict) -> None:
+    from eqxdsl.compiler.dims import TensorType
+    from eqxdsl.compiler.library.layers import COSTS, LAYERS
+    from eqxdsl.summarise._macs import count_macs
+
+    spatial = int(name[-2])
+    shape, symbolic = (4, *(7,) * spatial), (4, *(Dim.symbol(f"n{axis}") for axis in range(spatial)))
+    layer = getattr(eqx.nn, name)(4, 6, **args, key=jax.random.key(0))
+    traced = sum(count_macs(jax.make_jaxpr(layer)(jnp.ones(shape)), lambda stack: None).by_scope.values())
+    table_args = _table_args(name, in_channels=4, out_channels=6, **{k: _table_value(v) for k, v in args.items()})
+    assert COSTS[name].macs(table_args, (TensorType.of("f32", shape),)).value == traced
+    formula = COSTS[name].macs(table_args, (TensorType.of("f32", symbolic),))
+    window_stride = 1 if "Transpose" in name else args["stride"]
+    if window_stride in (1, (1,) * spatial):
+        assert formula.substitute({f"n{axis}": 7 for axis in range(spatial)}).value == traced
+    else:
+        assert formula is None
+
+
+def _table_value(value: object) -> object:
+    if isinstance(value, tuple):
+        return tuple(_table_value(item) for item in value)
+    return Dim.const(value) if isinstance(value, int) else value

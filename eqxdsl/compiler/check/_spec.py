@@ -12,6 +12,7 @@ from pathlib import Path
 from eqxdsl.compiler.check._adapters import ModelLayer, PythonLayer
 from eqxdsl.compiler.check._axes import check_axes
 from eqxdsl.compiler.check._declarations import ModelChecker
+from eqxdsl.compiler.check._kinds import with_defaults
 from eqxdsl.compiler.check._python_classes import (
     constructor_args,
     locate_module,
@@ -20,10 +21,10 @@ from eqxdsl.compiler.check._python_classes import (
 from eqxdsl.compiler.check._relations import declare_relations, facts_of
 from eqxdsl.compiler.check._report import Reporter, check_identifier, did_you_mean
 from eqxdsl.compiler.check._walk import model_conditions, names_in
-from eqxdsl.compiler.check.checked import CheckedModel, CheckedSpec, ExpressionTypes, PythonClass
+from eqxdsl.compiler.check.checked import CheckedModel, CheckedSpec, ExpressionTypes, FieldInfo, PythonClass
 from eqxdsl.compiler.diagnostics import CompileError, gc_paused
 from eqxdsl.compiler.dims import DTYPES, Dim, TensorType, assuming
-from eqxdsl.compiler.library.layers import LAYERS
+from eqxdsl.compiler.library.layers import LAYERS, LayerInfo, LayerShapeError
 from eqxdsl.compiler.outputs import module_name
 from eqxdsl.compiler.parse import syntax as s
 from eqxdsl.compiler.values import TupleValue, Value
@@ -223,6 +224,16 @@ class SpecChecker:
         return TensorType(node.dtype, tuple(shape))
 
 
+def _check_construction(checker: ModelChecker, info: FieldInfo, layer: LayerInfo) -> None:
+    """A layer no method calls is still built: what its constructor would refuse is reported at the argument."""
+    given = {name: value for name, (value, _) in info.given.items()}
+    try:
+        layer.construct(with_defaults(layer, given))
+    except LayerShapeError as error:
+        where = info.given[error.argument][1] if error.argument in info.given else info.node
+        checker.r.error(where, f"{info.name}: {error.message}", hint=error.hint)
+
+
 def _finish_model(checker: ModelChecker) -> None:
     """After the methods: report layers whose sizes were never inferred, and find the init dims."""
     model = checker.model
@@ -243,8 +254,11 @@ def _finish_model(checker: ModelChecker) -> None:
         layer = info.layer
         assert layer is not None  # a layer or a stack
         missing = [a.name for a in layer.args if a.inferred and a.required and a.name not in info.given and (info.inferred is None or a.name not in info.inferred)]
-        if info.inferred is None and missing and info.name not in checker.reached and info.name not in checker.failed_layers:
+        uncalled = info.name not in checker.reached and info.name not in checker.failed_layers
+        if info.inferred is None and missing and uncalled:
             r.error(info.node, f"{info.name} is never called, so its {', '.join(missing)} cannot be inferred", hint="call it in a method, or give the sizes explicitly")
+        elif uncalled and isinstance(layer, LayerInfo):
+            _check_construction(checker, info, layer)
         copies = [values for copy in info.copies for values in ([v for v, _ in copy.given.values()], (copy.inferred or {}).values())]
         for values in ([v for v, _ in info.given.values()], (info.inferred or {}).values(), (info.inferred_rest or {}).values(), *copies):
             for value in values:

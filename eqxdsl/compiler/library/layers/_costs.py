@@ -159,60 +159,123 @@ def _spatial_dims(name: str) -> int | None:
     return int(name[-2]) if name.endswith("d") else None
 
 
-def _unknown_macs(args: Args, inputs: tuple) -> None:
-    """A transposed convolution: its taps on the zeros it inserts are not modelled."""
-    return None
+def _conv_macs(transposed: bool) -> MacsFn:
+    """Output channels × input channels per group × the (output position, tap) pairs of every axis that land on the input.
 
-
-def _valid_taps(size: int, low: int, kernel: int, dilation: int, stride: int, out: int) -> int:
-    """How many (output position, kernel tap) pairs of one axis land on an input element, not padding."""
-    return sum(
-        1 for o in range(out) for j in range(kernel) if 0 <= o * stride + j * dilation - low <= size - 1
-    )
-
-
-def _taps_formula(size: Dim, low: int, high: int, kernel: int, dilation: int) -> Dim:
-    """`_valid_taps` for stride 1 and a symbolic `size` (at least the kernel's span)."""
-    total = ZERO
-    for j in range(kernel):
-        total = total + size + (low - j * dilation - max(0, low - j * dilation)) + min(0, high - (kernel - 1 - j) * dilation)
-    return total
-
-
-def _conv_macs(args: Args, inputs: tuple) -> Dim | None:
-    """Output channels × input channels per group × the taps of every output position on the input.
-
-    Taps on padding multiply nothing (XLA does not count them either). With
-    symbolic sizes the formula is known for stride 1 and padding fixed in the spec.
+    Taps on zero padding multiply nothing, nor do those on the zeros a
+    transposed convolution inserts between its inputs (XLA counts neither);
+    taps on the padding `padding_mode` fills from the input do. With symbolic
+    sizes the count is a formula for a window stride of 1: a transposed
+    convolution's always, a convolution's when its `stride` is 1.
     """
-    x = inputs[0]
-    spatial = x.rank - 1
-    per_group = Dim.of(args["in_channels"]) // Dim.of(args["groups"])
-    kernel = _per_axis("Conv", "kernel_size", args["kernel_size"], spatial)
-    stride = _per_axis("Conv", "stride", args["stride"], spatial)
-    dilation = _per_axis("Conv", "dilation", args["dilation"], spatial)
-    padding = _padding_pairs("Conv", args["padding"], spatial)
-    macs = Dim.of(args["out_channels"]) * per_group
-    for axis in range(spatial):
-        size, k, s, d = x.shape[1 + axis], kernel[axis].value, stride[axis].value, dilation[axis].value
-        low: int | None
-        high: int | None
-        if isinstance(padding, str):
-            if padding != "VALID" or k is None or d is None:
+
+    def macs(args: Args, inputs: tuple) -> Dim | None:
+        x = inputs[0]
+        spatial = x.rank - 1
+        names = ("kernel_size", "stride", "dilation", "output_padding") if transposed else ("kernel_size", "stride", "dilation")
+        per_axis: list[list[int]] = []
+        for name in names:
+            values = _known(_per_axis("Conv", name, args[name], spatial))
+            if values is None:
                 return None
-            low, high = 0, 0
-        else:
-            low, high = padding[axis][0].value, padding[axis][1].value
-        if k is None or s is None or d is None or low is None or high is None:
-            return None
-        out = (size + low + high - d * (k - 1) - 1) // s + 1
-        if size.value is not None:
-            macs = macs * _valid_taps(size.value, low, k, d, s, out.value)
-        elif s == 1:
-            macs = macs * _taps_formula(size, low, high, k, d)
-        else:
-            return None
+            per_axis.append(values)
+        padding = _padding_pairs("Conv", args["padding"], spatial)
+        total = Dim.of(args["out_channels"]) * (Dim.of(args["in_channels"]) // Dim.of(args["groups"]))
+        for axis, size in enumerate(x.shape[1:]):
+            pads = padding if isinstance(padding, str) else _known(padding[axis])
+            if pads is None:
+                return None
+            taps = (_transposed_taps if transposed else _taps)(size, pads, args["padding_mode"], *(values[axis] for values in per_axis))
+            if taps is None:
+                return None
+            total = total * taps
+        return total
+
     return macs
+
+
+def _known(sizes: tuple[Dim, ...]) -> list[int] | None:
+    """The values of `sizes`, or None if any is symbolic."""
+    values = [size.value for size in sizes if size.value is not None]
+    return values if len(values) == len(sizes) else None
+
+
+def _taps(size: Dim, padding: str | list[int], mode: str, kernel: int, stride: int, dilation: int) -> Dim | None:
+    """The (output position, tap) pairs of one axis of a convolution that land on the input or its filled padding."""
+    pads = _pads(padding, size, kernel, stride, dilation)
+    if pads is None:
+        return None
+    low, high = pads
+    if mode != "ZEROS":  # the runtime pads the input itself, then convolves it unpadded
+        size, low, high = size + low + high, 0, 0
+    if stride == 1:
+        return _taps_on_input(size, kernel, dilation, low, high, 1)
+    if size.value is None:
+        return None
+    out = (size.value + low + high - dilation * (kernel - 1) - 1) // stride + 1
+    total = 0
+    for tap in range(kernel):
+        first = max(0, -((tap * dilation - low) // stride))
+        last = min(out - 1, (size.value - 1 + low - tap * dilation) // stride)
+        total += max(0, last - first + 1)
+    return Dim.const(total)
+
+
+def _pads(padding: str | list[int], size: Dim, kernel: int, stride: int, dilation: int) -> tuple[int, int] | None:
+    """One axis's (low, high) padding, a padding string's as `lax.padtype_to_pads` gives it; None where it is symbolic."""
+    if not isinstance(padding, str):
+        low, high = padding
+        return low, high
+    if padding == "VALID":
+        return 0, 0
+    span = dilation * (kernel - 1) + 1
+    if stride == 1:
+        total = span - 1
+    elif size.value is not None:
+        total = max((-(-size.value // stride) - 1) * stride + span - size.value, 0)
+    else:
+        return None
+    return (total // 2, total - total // 2) if padding == "SAME" else (total - total // 2, total // 2)
+
+
+def _transposed_taps(
+    size: Dim, padding: str | list[int], mode: str, kernel: int, stride: int, dilation: int, extra: int
+) -> Dim:
+    """The taps of one axis of a transposed convolution that land on an input element.
+
+    The runtime dilates the input by `stride` and convolves it with stride 1
+    and the padding that undoes the forward convolution's; `CIRCULAR` wraps
+    whole strides of that padding around the input first.
+    """
+    if not isinstance(padding, str):
+        low, high = padding
+    elif padding == "VALID":
+        low, high = 0, 0
+    else:
+        total = dilation * (kernel - 1) - stride + extra + 1
+        extra, total = max(-total, 0), max(total, 0)
+        low = (total + (padding == "SAME_LOWER")) // 2
+        high = total - low
+    span = dilation * (kernel - 1)
+    low, high = span - low, span - high + extra
+    if mode == "CIRCULAR":
+        size, low, high = size + low // stride + high // stride, low % stride, high % stride
+    return _taps_on_input(size, kernel, dilation, low, high, stride)
+
+
+def _taps_on_input(size: Dim, kernel: int, dilation: int, low: int, high: int, spacing: int) -> Dim:
+    """The (output position, tap) pairs of a stride-1 convolution of one axis that land on one of `size` inputs.
+
+    The inputs lie `spacing` apart (a transposed convolution's stride), padded
+    by `low` and `high` zeros. Each tap meets every input but those its
+    window passes beyond at either end; a symbolic `size` is taken to be at
+    least the window's span, as the shape rules require.
+    """
+    total = ZERO
+    for tap in range(kernel):
+        met = size + min(0, (low - tap * dilation) // spacing) + min(0, (high - (kernel - 1 - tap) * dilation) // spacing)
+        total = total + (Dim.const(max(0, met.value)) if met.value is not None else met)
+    return total
 
 
 def _group_norm_holds(args: Args) -> Holdings:
@@ -325,7 +388,7 @@ COSTS: Mapping[str, LayerCost] = {
     "PReLU": LayerCost(lambda args: parameters(ONE, args), _no_macs),
     "Dropout": _FREE,
     **{
-        name: LayerCost(_conv_holds(_spatial_dims(name)), _unknown_macs if "Transpose" in name else _conv_macs)
+        name: LayerCost(_conv_holds(_spatial_dims(name)), _conv_macs(transposed="Transpose" in name))
         for name in LAYERS
         if name.startswith("Conv")
     },

@@ -95,6 +95,8 @@ InferFn = Callable[[Args, tuple], dict]
 OutputFn = Callable[[Args, tuple], "LayerInput"]
 #: `attributes(args)`: the array attributes a layer built with `args` has, by name.
 AttributeFn = Callable[[Args], Mapping[str, "LayerArray"]]
+#: `construct(args)`: raises `LayerShapeError` for arguments the runtime's constructor refuses.
+ConstructFn = Callable[[Args], None]
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,11 @@ class LayerInfo:
         output: `output(args, inputs)` gives the output type (a tuple for an
             LSTM cell), or raises `LayerShapeError`. `args` holds the given and
             inferred arguments; defaults are filled in by the layer itself.
+        construct: `construct(args)` raises `LayerShapeError` for arguments
+            the runtime's constructor refuses (groups that do not divide the
+            channels). `args` as for `output`; for a layer that is never
+            called, without the arguments a call would infer, so it checks
+            only what those it is given decide. `output` runs it first.
         attributes: `attributes(args)` gives the array attributes that
             expressions may read (`embed.weight`), by name, with their types
             (`UnknownArray` where the shape is not modelled); an attribute the
@@ -138,6 +145,7 @@ class LayerInfo:
     infer: InferFn = field(repr=False, compare=False)
     output: OutputFn = field(repr=False, compare=False)
     call_inference: bool = False
+    construct: ConstructFn = field(default=lambda args: None, repr=False, compare=False)
     attributes: AttributeFn = field(default=lambda args: {}, repr=False, compare=False)
     arrays: AttributeFn | None = field(default=None, repr=False, compare=False)
 
@@ -193,6 +201,7 @@ def layer(
     inputs: tuple[str, ...] = ("x",),
     optional_inputs: tuple[str, ...] = (),
     call_inference: bool = False,
+    construct: ConstructFn | None = None,
     attributes: AttributeFn | None = None,
     arrays: AttributeFn | None = None,
 ) -> LayerInfo:
@@ -209,7 +218,12 @@ def layer(
         if missing:
             raise LayerShapeError(f"{name} needs the argument {missing[0]}")
         full = {**defaults, **given, **infer_missing(given, layer_inputs)}
+        complete_construct(full)
         return output(full, layer_inputs)
+
+    def complete_construct(given: Args) -> None:
+        if construct is not None:
+            construct({**defaults, **given})
 
     def complete_attributes(given: Args) -> Mapping[str, LayerArray]:
         return attributes({**defaults, **given}) if attributes is not None else {}
@@ -228,6 +242,7 @@ def layer(
         infer=infer_missing,
         output=complete_output,
         call_inference=call_inference,
+        construct=complete_construct,
         attributes=complete_attributes,
         arrays=complete_arrays,
     )

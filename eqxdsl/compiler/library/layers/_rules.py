@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eqxdsl.compiler.dims import Dim, TensorType, proven_equal
+from eqxdsl.compiler.dims import Dim, TensorType, active_facts, proven_equal
 from eqxdsl.compiler.library.layers._row import (
     Args,
     LayerInput,
@@ -162,9 +162,16 @@ def _constant(layer: str | LayerCall, name: str, value: object) -> int:
 
 
 def _check_divides(layer: str | LayerCall, what: str, size: Dim, groups: Dim) -> None:
-    remainder = size % groups
-    if remainder.value not in (None, 0):
-        raise LayerShapeError(f"{layer}: {what} ({size}) is not divisible by groups ({groups})")
+    """`size` must split into `groups` equal groups: proven from the model's asserts when either is symbolic."""
+    if active_facts().divides(groups, size):
+        return
+    if (size % groups).value is not None:
+        raise LayerShapeError(f"{layer}: {what} ({size}) is not divisible by groups ({groups})", argument="groups")
+    raise LayerShapeError(
+        f"{layer}: {what} ({size}) is not proven divisible by groups ({groups})",
+        hint=f"state it in the model: assert {size.python()} % {groups.python()} == 0",
+        argument="groups",
+    )
 
 
 def _no_inference(args: Args, inputs: tuple) -> dict:

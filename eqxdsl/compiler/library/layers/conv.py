@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from eqxdsl.compiler.dims import Dim, TensorType
+from eqxdsl.compiler.dims import Dim, TensorType, proven_at_most
 from eqxdsl.compiler.library.layers._row import (
     Args,
+    AttributeFn,
+    ConstructFn,
     InferFn,
     LayerArg,
     LayerArray,
     LayerInfo,
+    LayerShapeError,
     OutputFn,
     layer,
 )
 from eqxdsl.compiler.library.layers._rules import (
     LayerCall,
+    _attribute_dtype,
     _check_divides,
     _constant,
     _padding_pairs,
@@ -50,9 +54,6 @@ def _conv_output(layer_name: str, fixed_dims: int | None, transposed: bool) -> O
     def output(args: Args, inputs: tuple) -> TensorType:
         layer, x, dims = _conv_spatial(layer_name, args, inputs, fixed_dims)
         _same_size(layer, f"axis 0 (channels) of the input {x}", x.shape[0], "in_channels", args["in_channels"])
-        groups = Dim.of(args["groups"])
-        _check_divides(layer, "in_channels", args["in_channels"], groups)
-        _check_divides(layer, "out_channels", args["out_channels"], groups)
         kernel = _window_per_axis(layer, "kernel_size", args["kernel_size"], dims)
         stride = _window_per_axis(layer, "stride", args["stride"], dims)
         dilation = _window_per_axis(layer, "dilation", args["dilation"], dims)
@@ -67,6 +68,47 @@ def _conv_output(layer_name: str, fixed_dims: int | None, transposed: bool) -> O
         return TensorType(_result_dtype(layer, args, x), (args["out_channels"], *sizes))
 
     return output
+
+
+def _conv_construct(layer_name: str, fixed_dims: int | None, transposed: bool) -> ConstructFn:
+    """What the runtime's constructor refuses: channels that `groups` does not divide and, for a
+    transposed convolution, a padding it cannot undo and an `output_padding` not below the stride."""
+
+    def construct(args: Args) -> None:
+        layer = LayerCall(layer_name, args, ("in_channels", "out_channels", "kernel_size"))
+        groups = Dim.of(args["groups"])
+        for name in ("in_channels", "out_channels"):
+            channels = _size(args, name)
+            if channels is not None:
+                _check_divides(layer, name, channels, groups)
+        if not transposed:
+            return
+        dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+        mode = args["padding_mode"]
+        if mode in ("REFLECT", "REPLICATE"):
+            raise LayerShapeError(
+                f"{layer}: a transposed convolution pads with 'ZEROS' or 'CIRCULAR', not {mode!r}", argument="padding_mode"
+            )
+        stride = _window_per_axis(layer, "stride", args["stride"], dims)
+        extra = _per_axis(layer, "output_padding", args["output_padding"], dims)
+        for padding, step in zip(extra, stride):
+            if not proven_at_most(padding + 1, step):
+                if padding.value is not None and step.value is not None:
+                    problem, hint = "must be smaller than", None
+                else:
+                    problem, hint = "is not proven smaller than", f"state it in the model: assert {padding.python()} < {step.python()}"
+                raise LayerShapeError(
+                    f"{layer}: output_padding ({padding}) {problem} the stride ({step}) on every axis", hint=hint, argument="output_padding"
+                )
+        if mode == "CIRCULAR" and (
+            _padding_pairs(layer, args["padding"], dims) not in ("SAME", "SAME_LOWER") or any(e.value != 0 for e in extra)
+        ):
+            raise LayerShapeError(
+                f"{layer}: padding_mode 'CIRCULAR' needs padding 'SAME' or 'SAME_LOWER' and no output_padding",
+                argument="padding_mode",
+            )
+
+    return construct
 
 
 def _conv_sizes(spatial, kernel, stride, dilation, padding) -> tuple[Dim, ...]:
@@ -120,16 +162,33 @@ def _conv_args(dims: int | None, transposed: bool) -> tuple[LayerArg, ...]:
 def _conv_layer(name: str, dims: int | None, transposed: bool) -> LayerInfo:
     return layer(
         name, _conv_args(dims, transposed), _channels_infer(name, dims), _conv_output(name, dims, transposed), init_key=True,
-        attributes=_conv_attributes,
+        construct=_conv_construct(name, dims, transposed), attributes=_conv_attributes(name, dims),
     )
 
 
-def _conv_attributes(args: Args) -> dict[str, LayerArray]:
-    """`weight` and, with `use_bias`, `bias`; their shapes are not modelled."""
-    if _size(args, "in_channels") is None or _size(args, "out_channels") is None:
-        return {}
-    names = ("weight", "bias") if args["use_bias"] is not False else ("weight",)
-    return {name: UnknownArray() for name in names}
+def _conv_attributes(layer_name: str, fixed_dims: int | None) -> AttributeFn:
+    def attributes(args: Args) -> dict[str, LayerArray]:
+        """`weight` (out_channels, in_channels // groups, *kernel_size) and, with `use_bias`,
+        `bias` (out_channels, 1, ..., 1): one size per spatial axis, as the runtime's."""
+        in_channels, out_channels = _size(args, "in_channels"), _size(args, "out_channels")
+        if in_channels is None or out_channels is None:
+            return {}
+        layer = LayerCall(layer_name, args, ("in_channels", "out_channels", "kernel_size"))
+        try:
+            dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+            kernel = _per_axis(layer, "kernel_size", args.get("kernel_size"), dims)
+        except LayerShapeError:  # reported by the call's rules; the shapes stay unknown
+            shapes = None
+        else:
+            shapes = {
+                "weight": (out_channels, in_channels // Dim.of(args["groups"]), *kernel),
+                "bias": (out_channels, *(Dim.const(1),) * dims),
+            }
+        names = ("weight", "bias") if args["use_bias"] is not False else ("weight",)
+        dtype = _attribute_dtype(args)
+        return {name: TensorType(dtype, shapes[name]) if shapes else UnknownArray() for name in names}
+
+    return attributes
 
 
 #: The rows of this family, in the table's order.

@@ -19,6 +19,7 @@ from eqxdsl.compiler.library.layers._rules import (
     _check_divides,
     _rank_at_least,
     _same_size,
+    _size,
     _tensor,
 )
 
@@ -80,8 +81,20 @@ def _group_norm_output(args: Args, inputs: tuple) -> TensorType:
     _rank_at_least(layer, x, 1, "[channels, ...]")
     if args.get("channels") is not None:
         _same_size(layer, f"axis 0 (channels) of the input {x}", x.shape[0], "channels", args["channels"])
-    _check_divides(layer, "the channel count", x.shape[0], Dim.of(args["groups"]))
     return x
+
+
+def _group_norm_construct(args: Args) -> None:
+    """As the runtime's constructor: `groups` divides `channels`, which `channelwise_affine` needs."""
+    layer = LayerCall("GroupNorm", args, ("groups", "channels"))
+    channels = _size(args, "channels")
+    if channels is not None:
+        _check_divides(layer, "channels", channels, Dim.of(args["groups"]))
+    elif args["channelwise_affine"] is not False:
+        raise LayerShapeError(
+            f"{layer}: channelwise_affine needs the channel count, which is not given or inferred from a call",
+            hint="give channels=..., call the layer, or give channelwise_affine=False",
+        )
 
 
 def _batch_norm_output(args: Args, inputs: tuple) -> TensorType:
@@ -119,6 +132,7 @@ ROWS: tuple[LayerInfo, ...] = (
         _channels_first_infer("GroupNorm", "channels"),
         _group_norm_output,
         init_key=False,
+        construct=_group_norm_construct,
     ),
     layer(
         "BatchNorm",

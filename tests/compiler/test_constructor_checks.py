@@ -1,0 +1,86 @@
+"""What a layer's runtime constructor refuses is a located compile error, whether or not a method calls the layer."""
+
+import pytest
+
+from eqxdsl.compiler import compile_source
+from eqxdsl.compiler.diagnostics import CompileError
+
+
+def _diagnostics(source: str):
+    with pytest.raises(CompileError) as caught:
+        compile_source(source, "spec.eqx")
+    return caught.value.diagnostics
+
+
+def _spec(fields: str, hypers: str = "", asserts: str = "") -> str:
+    return (
+        f"model M({hypers}):\n{asserts}{fields}\n"
+        "    lin = Linear(3, 3)\n\n    forward(x: f32[3]):\n        return lin(x)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "at", "message"),
+    [
+        ("    conv = Conv1d(6, 6, kernel_size=3, groups=4)", "4)", "in_channels (6) is not divisible by groups (4)"),
+        ("    conv = Conv1d(4, 6, kernel_size=3, groups=4)", "4)", "out_channels (6) is not divisible by groups (4)"),
+        (
+            '    up = ConvTranspose2d(4, 2, kernel_size=3, stride=2, padding_mode="REFLECT")',
+            '"REFLECT"',
+            "a transposed convolution pads with 'ZEROS' or 'CIRCULAR', not 'REFLECT'",
+        ),
+        (
+            "    up = ConvTranspose2d(2, 2, kernel_size=3, stride=2, output_padding=2)",
+            "2)",
+            "output_padding (2) must be smaller than the stride (2) on every axis",
+        ),
+        (
+            '    up = ConvTranspose1d(2, 2, kernel_size=3, padding_mode="CIRCULAR", padding=1)',
+            '"CIRCULAR"',
+            "padding_mode 'CIRCULAR' needs padding 'SAME' or 'SAME_LOWER' and no output_padding",
+        ),
+        ("    norm = GroupNorm(4, 6)", "4, 6", "channels (6) is not divisible by groups (4)"),
+    ],
+)
+def test_an_uncalled_layer_the_runtime_would_refuse(field, at, message):
+    # The generated __init__ builds every field: these compiled, then failed when the model was built.
+    (diagnostic,) = _diagnostics(_spec(field))
+    assert (diagnostic.line, diagnostic.column) == (2, field.rindex(at) + 1)
+    assert message in diagnostic.message
+
+
+def test_a_called_layer_reports_at_the_argument_once():
+    field = "    conv = Conv1d(out_channels=6, kernel_size=3, groups=4)"
+    (diagnostic,) = _diagnostics(f"model M():\n{field}\n\n    forward(x: f32[6, 9]):\n        return conv(x)\n")
+    assert (diagnostic.line, diagnostic.column) == (2, field.rindex("4)") + 1)
+    assert "in_channels (6) is not divisible by groups (4)" in diagnostic.message
+
+
+def test_symbolic_groups_must_be_proven_to_divide():
+    field = "    conv = Conv1d(c, c, kernel_size=3, groups=g)"
+    (diagnostic,) = _diagnostics(_spec(field, "c: int = 6, g: int = 3"))
+    assert "in_channels (c) is not proven divisible by groups (g)" in diagnostic.message
+    assert diagnostic.hint == "state it in the model: assert c % g == 0"
+    compile_source(_spec(field, "c: int = 6, g: int = 3", "    assert c % g == 0\n"), "spec.eqx")
+
+
+def test_the_assert_then_fails_at_defaults_that_do_not_divide():
+    field = "    conv = Conv1d(c, c, kernel_size=3, groups=g)"
+    diagnostics = _diagnostics(_spec(field, "c: int = 6, g: int = 4", "    assert c % g == 0\n"))
+    assert any("c % g == 0" in d.message and d.line == 2 for d in diagnostics)
+
+
+def test_a_symbolic_output_padding_must_be_proven_below_the_stride():
+    field = "    up = ConvTranspose1d(2, 2, kernel_size=3, stride=s, output_padding=1)"
+    (diagnostic,) = _diagnostics(_spec(field, "s: int = 2"))
+    assert "output_padding (1) is not proven smaller than the stride (s)" in diagnostic.message
+    assert diagnostic.hint == "state it in the model: assert 1 < s"
+    compile_source(_spec(field, "s: int = 2", "    assert 1 < s\n"), "spec.eqx")
+
+
+def test_group_norm_without_channels_needs_a_call_or_no_affine():
+    (diagnostic,) = _diagnostics(_spec("    norm = GroupNorm(3)"))
+    assert "channelwise_affine needs the channel count" in diagnostic.message
+    compile_source(_spec("    norm = GroupNorm(3, channelwise_affine=False)"), "spec.eqx")
+    called = "model M():\n    norm = GroupNorm(3)\n\n    forward(x: f32[6, 4]):\n        return norm(x)\n"
+    compile_source(called, "spec.eqx")
