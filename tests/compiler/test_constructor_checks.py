@@ -40,6 +40,18 @@ def _spec(fields: str, hypers: str = "", asserts: str = "") -> str:
             "padding_mode 'CIRCULAR' needs padding 'SAME' or 'SAME_LOWER' and no output_padding",
         ),
         ("    norm = GroupNorm(4, 6)", "4, 6", "channels (6) is not divisible by groups (4)"),
+        (
+            '    wn = WeightNorm(Linear(3, 3, use_bias=False), weight_name="bias")',
+            '"bias"',
+            "WeightNorm: the wrapped Linear holds no array 'bias' (its arrays: 'weight')",
+        ),
+        ("    wn = WeightNorm(Linear(3, 3), axis=2)", "2)", "axis 2 is outside the wrapped Linear's weight f32[3, 3]"),
+        (
+            '    sn = SpectralNorm(LayerNorm(3), weight_name="weight")',
+            "LayerNorm",
+            "the wrapped LayerNorm's weight is f32[3], of rank 1; SpectralNorm needs rank 2 or more",
+        ),
+        ("    wn = WeightNorm(Conv1d(3, 4, 3, groups=2))", "Conv1d", "in_channels (3) is not divisible by groups (2)"),
     ],
 )
 def test_an_uncalled_layer_the_runtime_would_refuse(field, at, message):

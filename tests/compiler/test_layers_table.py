@@ -355,6 +355,28 @@ def test_wrappers():
     check_case("SpectralNorm", {"layer": inner, "weight_name": "weight"}, (f32(n),), sizes=(3,))
 
 
+def _bound(name: str, **args) -> BoundLayer:
+    info = LAYERS[name]
+    return BoundLayer(info, info.with_defaults({k: Dim.const(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in args.items()}))
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "inputs"),
+    [
+        ("WeightNorm", {"layer": _bound("Linear", in_features=3, out_features=2, use_bias=False), "weight_name": "bias"}, (f32(3),)),
+        ("WeightNorm", {"layer": _bound("Linear", in_features=3, out_features=2), "weight_name": "bias"}, (f32(3),)),
+        ("WeightNorm", {"layer": _bound("Linear", in_features=3, out_features=2), "axis": 2}, (f32(3),)),
+        ("WeightNorm", {"layer": _bound("Linear", in_features=3, out_features=2), "axis": -2}, (f32(3),)),
+        ("WeightNorm", {"layer": _bound("Conv1d", in_channels=4, out_channels=2, kernel_size=3), "axis": 2}, (f32(4, 6),)),
+        ("WeightNorm", {"layer": _bound("Conv1d", in_channels=3, out_channels=4, kernel_size=3, groups=2)}, (f32(3, 6),)),
+        ("SpectralNorm", {"layer": _bound("LayerNorm", shape=3), "weight_name": "weight"}, (f32(3),)),
+        ("SpectralNorm", {"layer": _bound("Conv2d", in_channels=2, out_channels=4, kernel_size=3), "weight_name": "weight"}, (f32(2, 5, 5),)),
+    ],
+)
+def test_wrapper_refusals_agree_with_the_runtime(name, args, inputs):
+    check_case(name, args, inputs, sizes=(0,))
+
+
 def test_shape_errors_name_the_disagreement():
     conv = LAYERS["Conv2d"]
     args = {"in_channels": Dim.const(3), "out_channels": Dim.const(8), "kernel_size": Dim.const(3)}

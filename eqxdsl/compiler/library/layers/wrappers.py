@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from eqxdsl.compiler.dims import Dim
+from eqxdsl.compiler.dims import Dim, TensorType
 from eqxdsl.compiler.library.layers._row import (
     Args,
+    BoundLayer,
+    ConstructFn,
     LayerArg,
     LayerInfo,
     LayerInput,
@@ -25,6 +27,50 @@ def _wrapped_output(layer_name: str) -> OutputFn:
     return output
 
 
+def _wrapper_construct(layer_name: str, least_rank: int) -> ConstructFn:
+    """What the runtime's constructor refuses: a `weight_name` the wrapped layer does not hold
+    as an array of rank `least_rank` or more, an `axis` outside that array, and what the wrapped
+    layer's own constructor refuses."""
+
+    def construct(args: Args) -> None:
+        wrapped = args.get("layer")
+        if not isinstance(wrapped, BoundLayer):
+            return  # reported by the argument's kind
+        try:
+            wrapped.info.construct(wrapped.args)
+        except LayerShapeError as error:
+            raise LayerShapeError(error.message, hint=error.hint, argument="layer") from None
+        name = args["weight_name"]
+        arrays = wrapped.info.attributes(wrapped.args)
+        if not isinstance(name, str) or not arrays:
+            return  # a row that models no attributes: nothing is known to refuse
+        weight = arrays.get(name)
+        if weight is None:
+            if name in ("weight", "bias"):  # rows claim every weight and bias their layer holds
+                held = ", ".join(repr(array) for array in arrays) or "none"
+                raise LayerShapeError(
+                    f"{layer_name}: the wrapped {wrapped.info.name} holds no array {name!r} (its arrays: {held})",
+                    argument="weight_name",
+                )
+            return
+        if not isinstance(weight, TensorType):
+            return
+        if weight.rank < least_rank:
+            raise LayerShapeError(
+                f"{layer_name}: the wrapped {wrapped.info.name}'s {name} is {weight}, of rank {weight.rank}; "
+                f"{layer_name} needs rank {least_rank} or more",
+                argument="layer",
+            )
+        axis = args.get("axis")
+        if isinstance(axis, Dim) and axis.value is not None and not -weight.rank <= axis.value < weight.rank:
+            raise LayerShapeError(
+                f"{layer_name}: axis {axis.value} is outside the wrapped {wrapped.info.name}'s {name} {weight}",
+                argument="axis",
+            )
+
+    return construct
+
+
 #: The rows of this family, in the table's order.
 ROWS: tuple[LayerInfo, ...] = (
     layer(
@@ -37,6 +83,7 @@ ROWS: tuple[LayerInfo, ...] = (
         _no_inference,
         _wrapped_output("WeightNorm"),
         init_key=False,
+        construct=_wrapper_construct("WeightNorm", least_rank=1),
     ),
     layer(
         "SpectralNorm",
@@ -49,6 +96,7 @@ ROWS: tuple[LayerInfo, ...] = (
         ),
         _no_inference,
         _wrapped_output("SpectralNorm"),
+        construct=_wrapper_construct("SpectralNorm", least_rank=2),
         stateful=True,
         call_inference=True,
         init_key=True,
