@@ -194,7 +194,7 @@ CONVOLUTIONS = [
 @pytest.mark.parametrize(("name", "args"), CONVOLUTIONS, ids=lambda value: value if isinstance(value, str) else repr(value))
 def test_convolution_macs_equal_the_traced_count(name: str, args: dict) -> None:
     from eqxdsl.compiler.dims import TensorType
-    from eqxdsl.compiler.library.layers import COSTS, LAYERS
+    from eqxdsl.compiler.library.layers import COSTS
     from eqxdsl.summarise._macs import count_macs
 
     spatial = int(name[-2])
