@@ -15,6 +15,8 @@ import sys
 import jax
 import jax.numpy as jnp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eqxdsl.compiler.dims import DTYPES, Dim, TensorType
 from eqxdsl.compiler.library.layers import LAYERS, NOT_LAYERS, REQUIRED, BoundLayer, LayerShapeError, suggest
@@ -404,3 +406,89 @@ def test_every_argument_default_is_in_value_form():
         for arg in info.args:
             if arg.kind == "int" and arg.default not in (REQUIRED, None):
                 assert isinstance(arg.default, Dim), (info.name, arg.name)
+
+
+# -- drawn convolutions and pools: the table and the runtime agree both ways -----------------
+#
+# Where the runtime builds and applies a drawn layer the table gives its output shape; where
+# the runtime refuses it (at construction or at the call) the table refuses it too, so that a
+# spec the compiler accepts never fails when its model is built or run.
+
+SPATIAL = {"Conv1d": 1, "Conv2d": 2, "ConvTranspose1d": 1, "ConvTranspose2d": 2, "MaxPool1d": 1, "AvgPool2d": 2}
+_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _per_axis(values: st.SearchStrategy[int], axes: int) -> st.SearchStrategy[object]:
+    """An int, or one int per axis."""
+    return values | st.tuples(*[values] * axes)
+
+
+def _padding(axes: int) -> st.SearchStrategy[object]:
+    pair = st.tuples(st.integers(0, 3), st.integers(0, 3))
+    return st.sampled_from(["SAME", "SAME_LOWER", "VALID"]) | _per_axis(st.integers(0, 3), axes) | st.tuples(*[pair] * axes)
+
+
+@st.composite
+def convolutions(draw: st.DrawFn) -> tuple[str, dict, tuple]:
+    name = draw(st.sampled_from(["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]))
+    axes = SPATIAL[name]
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    args: dict[str, object] = {
+        "out_channels": draw(st.integers(1, 3)) * draw(st.sampled_from([1, groups, groups, groups])),
+        "kernel_size": draw(_per_axis(st.integers(1, 4), axes)),
+        "stride": draw(_per_axis(st.integers(1, 3), axes)),
+        "padding": draw(_padding(axes)),
+        "dilation": draw(_per_axis(st.integers(1, 2), axes)),
+        "groups": groups,
+        "padding_mode": draw(st.sampled_from(["ZEROS", "ZEROS", "ZEROS", "REFLECT", "REPLICATE", "CIRCULAR"])),
+    }
+    if name.startswith("ConvTranspose"):
+        args["output_padding"] = draw(_per_axis(st.integers(0, 2), axes))
+    channels = draw(st.integers(1, 3)) * draw(st.sampled_from([1, groups, groups, groups]))
+    spatial = draw(st.tuples(*[st.integers(1, 7)] * axes))
+    return name, args, (f32(channels, *spatial),)
+
+
+@st.composite
+def pools(draw: st.DrawFn) -> tuple[str, dict, tuple]:
+    name = draw(st.sampled_from(["MaxPool1d", "AvgPool2d"]))
+    axes = SPATIAL[name]
+    args = {
+        "kernel_size": draw(_per_axis(st.integers(1, 4), axes)),
+        "stride": draw(_per_axis(st.integers(1, 3), axes)),
+        "padding": draw(_per_axis(st.sampled_from([0, 0, 1, 2]), axes)),
+        "use_ceil": draw(st.booleans()),
+    }
+    spatial = draw(st.tuples(*[st.integers(1, 7)] * axes))
+    return name, args, (f32(2, *spatial),)
+
+
+def _agree(name: str, args: dict, inputs: tuple) -> None:
+    """The table's output is the runtime's; the table refuses what the runtime refuses, and may
+    refuse beyond that only an output with an empty axis (JAX computes one; it is a mistake)."""
+    info = LAYERS[name]
+    args = {key: Dim.const(v) if isinstance(v, int) and not isinstance(v, bool) else v for key, v in args.items()}
+    full = {**args, **info.infer(args, inputs)}
+    try:
+        real = _real_output(name, full, inputs)
+    except (ValueError, TypeError, NotImplementedError):
+        real = None
+    try:
+        table = info.output(args, inputs)
+    except LayerShapeError as error:
+        assert real is None or 0 in real.shape, f"the table refuses what the runtime computes as {real}: {error}"
+        return
+    assert real is not None, f"the table accepts (giving {table}) what the runtime refuses"
+    _assert_same(table, real)
+
+
+@_SETTINGS
+@given(convolutions())
+def test_drawn_convolutions_agree_with_the_runtime(case: tuple[str, dict, tuple]) -> None:
+    _agree(*case)
+
+
+@_SETTINGS
+@given(pools())
+def test_drawn_pools_agree_with_the_runtime(case: tuple[str, dict, tuple]) -> None:
+    _agree(*case)
