@@ -52,6 +52,8 @@ def _spec(fields: str, hypers: str = "", asserts: str = "") -> str:
             "the wrapped LayerNorm's weight is f32[3], of rank 1; SpectralNorm needs rank 2 or more",
         ),
         ("    wn = WeightNorm(Conv1d(3, 4, 3, groups=2))", "Conv1d", "in_channels (3) is not divisible by groups (2)"),
+        ("    drop = Dropout(p=1.0)", "1.0", "p is the probability of dropping each element and must be at least 0 and below 1, got 1.0"),
+        ("    drop = Dropout(-0.5)", "-0.5", "must be at least 0 and below 1, got -0.5"),
     ],
 )
 def test_an_uncalled_layer_the_runtime_would_refuse(field, at, message):
@@ -88,6 +90,12 @@ def test_a_symbolic_output_padding_must_be_proven_below_the_stride():
     assert "output_padding (1) is not proven smaller than the stride (s)" in diagnostic.message
     assert diagnostic.hint == "state it in the model: assert 1 < s"
     compile_source(_spec(field, "s: int = 2", "    assert 1 < s\n"), "spec.eqx")
+
+
+def test_dropout_keeps_what_it_may_drop():
+    # At p=1 every element is dropped and every gradient is NaN.
+    compile_source(_spec("    drop = Dropout(p=0.0)"), "spec.eqx")
+    compile_source(_spec("    drop = Dropout(0.99)"), "spec.eqx")
 
 
 def test_group_norm_without_channels_needs_a_call_or_no_affine():
