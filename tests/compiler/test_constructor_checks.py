@@ -104,3 +104,42 @@ def test_group_norm_without_channels_needs_a_call_or_no_affine():
     compile_source(_spec("    norm = GroupNorm(3, channelwise_affine=False)"), "spec.eqx")
     called = "model M():\n    norm = GroupNorm(3)\n\n    forward(x: f32[6, 4]):\n        return norm(x)\n"
     compile_source(called, "spec.eqx")
+
+
+INNER = """model Stage(out: int, pad: int = 1, depth: int = 1, hidden: int = 1):
+    convs = repeat i in range(depth): Conv1d(out, out, kernel_size=2 * pad + 1, padding=pad)
+    mlp = MLP(out, out, width_size=4, depth=hidden)
+
+    forward(x: f32[out, L]):
+        for conv in convs:
+            x = conv(x)
+        return map(mlp, x.T)
+
+"""
+
+
+@pytest.mark.parametrize(
+    ("use", "at", "message"),
+    [
+        ("Stage(0)", "0", "argument out of Stage is 0, but it must be at least 1"),
+        ("Stage(4, depth=0)", "0", "argument depth of Stage is 0, but it must be at least 1"),
+        (
+            "repeat w in widths: Stage(w)",
+            "w)",
+            "argument out of Stage is 0 with the hyperparameters' defaults, but it must be at least 1",
+        ),
+    ],
+)
+def test_a_model_used_as_a_layer_gets_the_sizes_its_layers_need(use, at, message):
+    # Stage's shapes were checked with sizes of at least 1: a 0 would build, or run, something else.
+    line = f"    stage = {use}"
+    source = f"{INNER}model Net(widths: tuple[int, ...] = (4, 0)):\n{line}\n\n    forward(x: f32[2, 9]):\n        return x\n"
+    (diagnostic,) = _diagnostics(source)
+    assert (diagnostic.line, diagnostic.column) == (11, line.rindex(at) + 1)
+    assert message in diagnostic.message
+
+
+def test_a_model_hyperparameter_that_is_no_size_may_be_zero():
+    # Padding and an MLP's depth may be 0: they are not sizes.
+    source = f"{INNER}model Net():\n    stage = Stage(4, pad=0, hidden=0)\n\n    forward(x: f32[4, 9]):\n        return stage(x)\n"
+    compile_source(source, "spec.eqx")

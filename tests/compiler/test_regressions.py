@@ -340,10 +340,12 @@ def test_an_input_size_tested_by_a_model_condition_is_a_constructor_argument():
     [
         ("w: int = -1", "w", "out_features of Linear is -1 with the hyperparameters' defaults"),
         ("w: int = 4", "w - 5", "out_features of Linear is -1 with the hyperparameters' defaults"),
-        ("w: int = 4", "-2", "out_features of Linear is -2, but it is a size"),
+        ("w: int = 4", "-2", "out_features of Linear is -2, but it must be at least 1"),
+        ("w: int = 4", "w - 4", "out_features of Linear is 0 with the hyperparameters' defaults, but it must be at least 1"),
+        ("w: int = 0", "w", "out_features of Linear is 0 with the hyperparameters' defaults, but it must be at least 1"),
     ],
 )
-def test_a_negative_layer_size_is_a_located_error(hyper, size, message):
+def test_a_negative_or_zero_layer_size_is_a_located_error(hyper, size, message):
     spec = f"model M({hyper}):\n    input x: f32[3]\n    l = Linear(out_features={size})\n\n    forward:\n        return l(x)\n"
     (text,) = errors(spec)
     assert text.startswith("p.eqx:3:29: error: argument " + message)

@@ -31,9 +31,9 @@ class ModelLayer:
             default: object = REQUIRED
             if hyper.default is not None:
                 default = table_value(hyper.default, LayerArg(hyper.name, kind))
-            args.append(LayerArg(hyper.name, kind, default))
+            args.append(LayerArg(hyper.name, kind, default, least=model.least_values.get(hyper.name, 0)))
         for dim in model.init_dims:
-            args.append(LayerArg(dim, "int", inferred=True, keyword_only=True))
+            args.append(LayerArg(dim, "int", inferred=True, keyword_only=True, least=0))
         self.args = tuple(args)
         self.init_key = True
         forward = model.forward

@@ -50,9 +50,6 @@ if TYPE_CHECKING:
 
 
 #: Integer layer arguments that are not sizes or counts, so may be negative.
-_SIGNED_LAYER_ARGS = frozenset({"axis"})
-
-
 _HYPER_KINDS: dict[str, HyperKind] = {"int": "int", "float": "float", "bool": "bool", "str": "str", "fn": "fn"}
 
 
@@ -228,6 +225,8 @@ class ModelChecker:
                 # `__init__` builds the copies with the defaults: it would divide by zero.
                 self.r.error(item.count, f"the count of {name} ({count.value}) divides by zero with the hyperparameters' defaults", hint="choose defaults that give a count")
                 count = Static("int", Dim.const(1))
+            else:
+                self.note_least_value(count.value, 1)
             info = self._layer_field(name, item, item.layer, conditional)
             if info is not None:
                 info.kind = "stack"
@@ -387,17 +386,24 @@ class ModelChecker:
         if arg.choices and isinstance(converted, str) and arg.kind == "str" and converted not in arg.choices:
             self.r.error(node, f"argument {arg.name} of {layer_name} must be one of {', '.join(map(repr, arg.choices))}, not {converted!r}", hint=did_you_mean(converted, arg.choices))
             return None
-        if arg.kind == "int" and arg.name not in _SIGNED_LAYER_ARGS and isinstance(converted, Dim):
+        if arg.kind == "int" and arg.least is not None and isinstance(converted, Dim):
             try:
                 size = converted.value if converted.value is not None else converted.substitute(self.stacks.defaults()).value
             except ZeroDivisionError:
                 self.r.error(node, f"argument {arg.name} of {layer_name} divides by zero with the hyperparameters' defaults", hint="choose defaults that give a size")
                 return None
-            if size is not None and size < 0:
+            if size is not None and size < arg.least:
                 where = "" if converted.value is not None else " with the hyperparameters' defaults"
                 # Reported, but kept: the shapes that follow are still worth checking.
-                self.r.error(node, f"argument {arg.name} of {layer_name} is {size}{where}, but it is a size and cannot be negative")
+                self.r.error(node, f"argument {arg.name} of {layer_name} is {size}{where}, but it must be at least {arg.least}")
+            self.note_least_value(converted, arg.least)
         return converted
+
+    def note_least_value(self, size: Dim, least: int) -> None:
+        """`size` must be at least `least`: when it is one of the model's hyperparameters, a model using this one must give that."""
+        (name,) = size.symbols if len(size.symbols) == 1 else (None,)
+        if name is not None and size == Dim.symbol(name) and any(hyper.name == name for hyper in self.model.hypers):
+            self.model.least_values[name] = max(least, self.model.least_values.get(name, least))
 
     def _module_argument(self, node: s.Expr) -> BoundLayer | None:
         """The wrapped layer of a constructor call; None if `node` is not one; Abort if it has errors (reported)."""

@@ -77,16 +77,16 @@ def constructor_args(cls: ast.ClassDef) -> tuple[tuple[LayerArg, ...], bool]:
         positional = a.posonlyargs + a.args
         defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
         for arg, default in list(zip(positional, defaults))[1:]:
-            args.append(LayerArg(arg.arg, _annotation_kind(arg.annotation), _default_value(default)))
+            args.append(LayerArg(arg.arg, _annotation_kind(arg.annotation), _default_value(default), least=0))
         for arg, default in zip(a.kwonlyargs, a.kw_defaults):
             if arg.arg == "key":
                 init_key = True
                 continue
-            args.append(LayerArg(arg.arg, _annotation_kind(arg.annotation), _default_value(default), keyword_only=True))
+            args.append(LayerArg(arg.arg, _annotation_kind(arg.annotation), _default_value(default), keyword_only=True, least=0))
         return tuple(args), init_key
     for stmt in cls.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            args.append(LayerArg(stmt.target.id, _annotation_kind(stmt.annotation), _default_value(stmt.value)))
+            args.append(LayerArg(stmt.target.id, _annotation_kind(stmt.annotation), _default_value(stmt.value), least=0))
     return tuple(args), False
 
 

@@ -230,6 +230,7 @@ class StackChecker(Role):
             if not (isinstance(count, Static) and count.kind == "int"):
                 self.r.error(node.args[0], f"range takes an int fixed when the model is built, not {describe(count)}")
                 raise Abort
+            self.checker.note_least_value(count.value, 1)  # the copies are checked as if there were some
             walked = self.copies_to_check(count.value, node, f"range({count.value})")
             return _Sequence([static_int(c) for c in range(walked)], None, count.value, what=f"range({count.value})")
         stack = self._stack_name(node, scope)

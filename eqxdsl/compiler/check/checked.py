@@ -320,6 +320,9 @@ class CheckedModel:
     input_dims: set[str] = field(default_factory=set)
     init_dims: list[str] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
+    #: the int hyperparameters it passes whole to a layer argument or a repeat count that has a
+    #: least value (a size: 1), with that value: what a model using this one as a layer must give.
+    least_values: dict[str, int] = field(default_factory=dict)
     logical_axes: dict[str, LogicalAxesEntry] = field(default_factory=dict)
     input_axes: dict[str, LogicalAxesEntry] = field(default_factory=dict)
     resolved: dict[int | tuple[str, str, str], Resolution] = field(default_factory=dict)

@@ -70,6 +70,9 @@ class LayerArg:
         keyword_only: whether it comes after the `*` of the constructor.
         choices: for a `"str"` argument, the strings it accepts; for an
             `"int"` argument, strings accepted in place of an int (`"scalar"`).
+        least: for an `"int"` argument, the smallest value the runtime's
+            layer works with: 1 for a size or a count of groups or heads, 0
+            for a count of layers or steps, None for an axis (any int).
     """
 
     name: str
@@ -78,6 +81,7 @@ class LayerArg:
     inferred: bool = False
     keyword_only: bool = False
     choices: tuple[str, ...] = ()
+    least: int | None = 1
 
     def __post_init__(self) -> None:
         if self.kind not in ARG_KINDS:

@@ -93,7 +93,7 @@ ROWS: tuple[LayerInfo, ...] = (
             LayerArg("in_size", "int", inferred=True, choices=("scalar",)),
             LayerArg("out_size", "int", choices=("scalar",)),
             LayerArg("width_size", "int"),
-            LayerArg("depth", "int"),
+            LayerArg("depth", "int", least=0),
             LayerArg("activation", "fn", "relu"),
             LayerArg("final_activation", "fn", "identity"),
             LayerArg("use_bias", "bool", True),

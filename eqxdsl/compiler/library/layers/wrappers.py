@@ -78,7 +78,7 @@ ROWS: tuple[LayerInfo, ...] = (
         (
             LayerArg("layer", "module"),
             LayerArg("weight_name", "str", "weight"),
-            LayerArg("axis", "int", Dim.const(0)),
+            LayerArg("axis", "int", Dim.const(0), least=None),
         ),
         _no_inference,
         _wrapped_output("WeightNorm"),
@@ -90,7 +90,7 @@ ROWS: tuple[LayerInfo, ...] = (
         (
             LayerArg("layer", "module"),
             LayerArg("weight_name", "str"),
-            LayerArg("num_power_iterations", "int", Dim.const(1)),
+            LayerArg("num_power_iterations", "int", Dim.const(1), least=0),
             LayerArg("eps", "float", 1e-12),
             LayerArg("inference", "bool", False),
         ),
