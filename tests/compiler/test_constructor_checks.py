@@ -54,6 +54,8 @@ def _spec(fields: str, hypers: str = "", asserts: str = "") -> str:
         ("    wn = WeightNorm(Conv1d(3, 4, 3, groups=2))", "Conv1d", "in_channels (3) is not divisible by groups (2)"),
         ("    drop = Dropout(p=1.0)", "1.0", "p is the probability of dropping each element and must be at least 0 and below 1, got 1.0"),
         ("    drop = Dropout(-0.5)", "-0.5", "must be at least 0 and below 1, got -0.5"),
+        ("    attn = MultiheadAttention(8, 4)", "8", "num_heads (8) is more than query_size (4), and with more heads than features none are left per head"),
+        ("    attn = MultiheadAttention(2, 4, dropout_p=1.0)", "1.0", "dropout_p is the probability of dropping each attention weight"),
     ],
 )
 def test_an_uncalled_layer_the_runtime_would_refuse(field, at, message):

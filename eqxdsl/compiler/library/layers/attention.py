@@ -104,6 +104,29 @@ def _attention_arrays(args: Args) -> dict[str, LayerArray]:
     return arrays
 
 
+def _attention_construct(args: Args) -> None:
+    """What makes the runtime's layer compute nothing: no query or value size per head, or a
+    `dropout_p` that drops every weight."""
+    layer = LayerCall("MultiheadAttention", args, ("num_heads", "query_size"))
+    heads, query_size = args["num_heads"], args.get("query_size")
+    if isinstance(heads, Dim) and isinstance(query_size, Dim) and (args["qk_size"] is None or args["vo_size"] is None):
+        # The sizes per head default to query_size // num_heads: 0 for more heads than features.
+        # Symbolic sizes are not held to a proof: specs rarely state heads <= dim, and it rarely fails.
+        if heads.value is not None and query_size.value is not None and heads.value > query_size.value:
+            raise LayerShapeError(
+                f"{layer}: num_heads ({heads}) is more than query_size ({query_size}), and with more heads than "
+                "features none are left per head (qk_size and vo_size default to query_size // num_heads)",
+                hint="give qk_size and vo_size, or fewer heads",
+                argument="num_heads",
+            )
+    p = args["dropout_p"]
+    if isinstance(p, float) and not 0 <= p < 1:
+        raise LayerShapeError(
+            f"{layer}: dropout_p is the probability of dropping each attention weight and must be at least 0 and below 1, got {p}",
+            argument="dropout_p",
+        )
+
+
 #: The rows of this family, in the table's order.
 ROWS: tuple[LayerInfo, ...] = (
     layer(
@@ -126,6 +149,7 @@ ROWS: tuple[LayerInfo, ...] = (
         ),
         _attention_infer,
         _attention_output,
+        construct=_attention_construct,
         stochastic=True,
         call_inference=True,
         inputs=("query", "key_", "value"),
