@@ -75,6 +75,9 @@ class ModelChecker:
         # Fields used where an earlier error left their inputs unknown: they are
         # called, although their sizes could not be inferred from the call.
         self.reached: set[str] = set()
+        # Whether an `assert` fails for the hyperparameters' defaults (reported): what else fails
+        # there follows from it and is not reported again.
+        self.defaults_refuted = False
         self.statements = StatementChecker(self)
         self.expressions = ExpressionChecker(self)
         self.calls = CallChecker(self)

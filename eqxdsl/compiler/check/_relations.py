@@ -83,11 +83,13 @@ def _holds(checker: ModelChecker, relation: Relation) -> bool:
         try:
             left, right = relation.left.evaluate(defaults), relation.right.evaluate(defaults)
         except ZeroDivisionError:
+            checker.defaults_refuted = True
             values = ", ".join(f"{name} = {defaults[name]}" for name in relation.sizes)
             checker.r.error(relation.node.test, f"{relation.text} divides by zero with the hyperparameters' defaults ({values})",
                             hint="give the divisor a default that is not zero")
             return True
         if not _compare(relation.op, left, right):
+            checker.defaults_refuted = True
             values = ", ".join(f"{name} = {defaults[name]}" for name in relation.sizes)
             checker.r.error(
                 relation.node.test,

@@ -6,7 +6,7 @@ import ast
 import hashlib
 import keyword
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from eqxdsl.compiler.check._adapters import ModelLayer, PythonLayer
@@ -224,14 +224,58 @@ class SpecChecker:
         return TensorType(node.dtype, tuple(shape))
 
 
-def _check_construction(checker: ModelChecker, info: FieldInfo, layer: LayerInfo) -> None:
-    """A layer no method calls is still built: what its constructor would refuse is reported at the argument."""
+def _check_construction(checker: ModelChecker, info: FieldInfo, layer: LayerInfo, called: bool) -> None:
+    """What the constructor of a table layer would refuse, reported at the argument at fault.
+
+    A layer no method calls is still built, so it is checked here with the
+    arguments it is given; a called one was checked at its call. Either is
+    then checked with the hyperparameters' defaults, which `__init__` builds
+    it with: a rule that takes symbolic sizes on trust refuses them there.
+    """
     given = {name: value for name, (value, _) in info.given.items()}
-    try:
-        layer.construct(with_defaults(layer, given))
-    except LayerShapeError as error:
+    args = with_defaults(layer, {**given, **(info.inferred or {})})
+
+    def report(error: LayerShapeError, at: str = "") -> None:
         where = info.given[error.argument][1] if error.argument in info.given else info.node
-        checker.r.error(where, f"{info.name}: {error.message}", hint=error.hint)
+        checker.r.error(where, f"{info.name}{at}: {error.message}", hint=error.hint)
+
+    try:
+        layer.construct(args)
+    except LayerShapeError as error:
+        if not called:
+            report(error)
+        return
+    if checker.defaults_refuted:
+        return
+    defaults = checker.stacks.defaults()
+    used = sorted({name for value in args.values() for name in _symbols(value) if name in defaults})
+    if not used:
+        return
+    try:
+        at_defaults = {name: _substituted(value, defaults) for name, value in args.items()}
+    except ZeroDivisionError:  # reported where the size is written
+        return
+    try:
+        layer.construct(at_defaults)
+    except LayerShapeError as error:
+        report(error, ", with the hyperparameters' defaults (" + ", ".join(f"{name} = {defaults[name]}" for name in used) + ")")
+
+
+def _symbols(value: object) -> set[str]:
+    if isinstance(value, Dim):
+        return set(value.symbols)
+    if isinstance(value, tuple):
+        return {name for item in value for name in _symbols(item)}
+    return set()
+
+
+def _substituted(value: object, sizes: Mapping[str, Dim]) -> object:
+    """`value` (a layer argument) with `sizes` put in for the names it reads."""
+    if isinstance(value, Dim):
+        return value.substitute(sizes)
+    if isinstance(value, tuple):
+        return tuple(_substituted(item, sizes) for item in value)
+    return value
 
 
 def _finish_model(checker: ModelChecker) -> None:
@@ -257,8 +301,8 @@ def _finish_model(checker: ModelChecker) -> None:
         uncalled = info.name not in checker.reached and info.name not in checker.failed_layers
         if info.inferred is None and missing and uncalled:
             r.error(info.node, f"{info.name} is never called, so its {', '.join(missing)} cannot be inferred", hint="call it in a method, or give the sizes explicitly")
-        elif uncalled and isinstance(layer, LayerInfo):
-            _check_construction(checker, info, layer)
+        elif isinstance(layer, LayerInfo) and info.name not in checker.failed_layers:
+            _check_construction(checker, info, layer, called=info.name in checker.reached)
         copies = [values for copy in info.copies for values in ([v for v, _ in copy.given.values()], (copy.inferred or {}).values())]
         for values in ([v for v, _ in info.given.values()], (info.inferred or {}).values(), (info.inferred_rest or {}).values(), *copies):
             for value in values:
