@@ -198,6 +198,10 @@ def argument(draw, function: Function, name: str, kind: str, x: Array | None, dt
         if name == "axis":
             extra = 1 if function.name in ("stack", "one_hot") else 0
             return draw(st.integers(-rank - extra - 1, rank + extra))
+        if name in ("axis1", "axis2"):
+            return draw(st.integers(-rank - 1, rank))
+        if name == "shift":
+            return draw(st.integers(-7, 7))
         if name in ("start", "stop"):
             return draw(st.integers(-3, 9))
         if name == "step":
@@ -214,6 +218,10 @@ def argument(draw, function: Function, name: str, kind: str, x: Array | None, dt
             count = draw(st.integers(1, 2))
             axes = draw(st.lists(st.integers(-rank - count, rank + count - 1), min_size=count, max_size=count))
             return axes[0] if count == 1 and draw(st.booleans()) else tuple(axes)
+        if name in ("source", "destination"):
+            # One axis, or a few; sometimes out of range or repeated.
+            axes = draw(st.lists(st.integers(-rank - 1, rank), min_size=1, max_size=3))
+            return axes[0] if len(axes) == 1 and draw(st.booleans()) else tuple(axes)
         if name == "indices_or_sections":
             if draw(st.booleans()):
                 return draw(st.integers(1, 4))

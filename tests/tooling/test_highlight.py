@@ -107,6 +107,14 @@ def test_the_layer_list_is_the_runtime_layers():
     assert set(LAYERS) == runtime - not_layers
 
 
+def test_the_functions_are_the_compilers():
+    from eqxdsl.compiler.library.functions import FUNCTIONS as TABLE
+    from eqxdsl.compiler.library.initialisers import INITIALISERS as INITIALISER_TABLE
+
+    assert set(FUNCTIONS) == set(TABLE) | {"map"}
+    assert set(INITIALISERS) <= set(INITIALISER_TABLE)
+
+
 def test_every_function_and_initialiser_is_documented():
     language = (REPO / "docs" / "language.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`?\b([a-z_]+)\b", language))
