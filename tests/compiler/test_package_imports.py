@@ -18,15 +18,7 @@ import pytest
 
 import eqxdsl
 from eqxdsl.compiler import CompileError
-
-MLP_SPEC = """\
-model MLP(size: int):
-    input x: f32[size]
-    layer = Linear(size, size)
-
-    forward:
-        return relu(layer(x))
-"""
+from tests.compiler._specs import MLP_SPEC
 
 GPT_SPEC = """\
 from "mlp.eqx" import MLP

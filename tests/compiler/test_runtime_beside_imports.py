@@ -17,16 +17,8 @@ from pathlib import Path
 import pytest
 
 import eqxdsl
+from tests.compiler._specs import MLP_SPEC
 from tests.robustness._harness import check_generated
-
-MLP_SPEC = """\
-model MLP(size: int):
-    input x: f32[size]
-    layer = Linear(size, size)
-
-    forward:
-        return relu(layer(x))
-"""
 
 GPT_SPEC = """\
 from "{mlp}.eqx" import MLP as Inner

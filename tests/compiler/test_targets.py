@@ -15,16 +15,9 @@ from eqxdsl.compiler import CompileError
 from eqxdsl.compiler.driver import is_up_to_date
 from eqxdsl.compiler.lower import ir
 from eqxdsl.compiler.targets import TARGETS, missing_names, target_named
+from tests.compiler._specs import MLP_SPEC
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-MLP_SPEC = """\
-model MLP(size: int):
-    input x: f32[size]
-    layer = Linear(size, size)
-
-    forward:
-        return relu(layer(x))
-"""
 
 
 def _public_names(module, prefix: str = "") -> set[str]:

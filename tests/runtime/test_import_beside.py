@@ -32,12 +32,16 @@ def _importer(folder: Path) -> str:
     return str(folder / "importer.py")
 
 
-def test_the_module_beside_the_file_is_loaded_rather_than_one_on_sys_path(tmp_path, name, monkeypatch):
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / f"{name}.py").write_text("WHERE = 'beside'\n")
-    (tmp_path / "decoys").mkdir()
-    (tmp_path / "decoys" / f"{name}.py").write_text("WHERE = 'decoy'\n")
+def _module_and_decoy(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models/NAME.py` (`WHERE = 'beside'`), and a decoy `decoys/NAME.py` (`WHERE = 'decoy'`) first on sys.path."""
+    for folder, where in (("models", "beside"), ("decoys", "decoy")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{name}.py").write_text(f"WHERE = {where!r}\n")
     monkeypatch.syspath_prepend(str(tmp_path / "decoys"))
+
+
+def test_the_module_beside_the_file_is_loaded_rather_than_one_on_sys_path(tmp_path, name, monkeypatch):
+    _module_and_decoy(tmp_path, name, monkeypatch)
     module = eqx.import_beside(name, _importer(tmp_path / "models"), "importer")
     assert module.WHERE == "beside"
     assert module.__file__ == str(tmp_path / "models" / f"{name}.py")
@@ -87,11 +91,7 @@ def test_a_missing_package_folder_is_an_import_error(tmp_path, name):
 
 
 def test_a_module_of_the_same_name_from_elsewhere_imported_already_is_refused(tmp_path, name, monkeypatch):
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / f"{name}.py").write_text("")
-    (tmp_path / "decoys").mkdir()
-    (tmp_path / "decoys" / f"{name}.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path / "decoys"))
+    _module_and_decoy(tmp_path, name, monkeypatch)
     __import__(name)
     expected = (
         f"gpt needs the module {name!r} from {tmp_path / 'models' / f'{name}.py'}, "

@@ -404,8 +404,10 @@ class ModelChecker:
 
     def note_least_value(self, size: Dim, least: int) -> None:
         """`size` must be at least `least`: when it is one of the model's hyperparameters, a model using this one must give that."""
-        (name,) = size.symbols if len(size.symbols) == 1 else (None,)
-        if name is not None and size == Dim.symbol(name) and any(hyper.name == name for hyper in self.model.hypers):
+        if len(size.symbols) != 1:
+            return
+        (name,) = size.symbols
+        if size == Dim.symbol(name) and any(hyper.name == name for hyper in self.model.hypers):
             self.model.least_values[name] = max(least, self.model.least_values.get(name, least))
 
     def _module_argument(self, node: s.Expr) -> BoundLayer | None:

@@ -161,6 +161,11 @@ def _constant(layer: str | LayerCall, name: str, value: object) -> int:
     raise LayerShapeError(f"{layer}: {name} must be a constant int, got {_show(value)}")
 
 
+def _spatial_axes(layer: LayerCall, fixed: int | None, args: Args) -> int:
+    """How many spatial axes the layer has: `fixed` by its class (`Conv2d`), or its `num_spatial_dims`."""
+    return fixed if fixed is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+
+
 def _check_divides(layer: str | LayerCall, what: str, size: Dim, groups: Dim) -> None:
     """`size` must split into `groups` equal groups: proven from the model's asserts when either is symbolic."""
     if active_facts().divides(groups, size):

@@ -19,7 +19,6 @@ from eqxdsl.compiler.library.layers._rules import (
     LayerCall,
     _attribute_dtype,
     _check_divides,
-    _constant,
     _padding_pairs,
     _per_axis,
     _positive_if_known,
@@ -27,6 +26,7 @@ from eqxdsl.compiler.library.layers._rules import (
     _result_dtype,
     _same_size,
     _size,
+    _spatial_axes,
     _tensor,
     _window_per_axis,
 )
@@ -35,7 +35,7 @@ from eqxdsl.compiler.values import UnknownArray
 
 def _conv_spatial(layer_name: str, args: Args, inputs: tuple, fixed_dims: int | None) -> tuple[LayerCall, TensorType, int]:
     layer = LayerCall(layer_name, args, ("in_channels", "out_channels", "kernel_size"))
-    dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+    dims = _spatial_axes(layer, fixed_dims, args)
     x = _tensor(layer, inputs[0], "its input")
     names = {1: "L", 2: "H, W", 3: "D, H, W"}.get(dims, f"{dims} spatial axes")
     _rank_exactly(layer, x, dims + 1, f"[channels, {names}]")
@@ -83,7 +83,7 @@ def _conv_construct(layer_name: str, fixed_dims: int | None, transposed: bool) -
                 _check_divides(layer, name, channels, groups)
         if not transposed:
             return
-        dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+        dims = _spatial_axes(layer, fixed_dims, args)
         mode = args["padding_mode"]
         if mode in ("REFLECT", "REPLICATE"):
             raise LayerShapeError(
@@ -175,7 +175,7 @@ def _conv_attributes(layer_name: str, fixed_dims: int | None) -> AttributeFn:
             return {}
         layer = LayerCall(layer_name, args, ("in_channels", "out_channels", "kernel_size"))
         try:
-            dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+            dims = _spatial_axes(layer, fixed_dims, args)
             kernel = _per_axis(layer, "kernel_size", args.get("kernel_size"), dims)
         except LayerShapeError:  # reported by the call's rules; the shapes stay unknown
             shapes = None

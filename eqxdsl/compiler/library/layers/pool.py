@@ -13,12 +13,12 @@ from eqxdsl.compiler.library.layers._row import (
 )
 from eqxdsl.compiler.library.layers._rules import (
     LayerCall,
-    _constant,
     _no_inference,
     _padding_pairs,
     _per_axis,
     _positive_if_known,
     _rank_exactly,
+    _spatial_axes,
     _tensor,
     _window_per_axis,
 )
@@ -27,7 +27,7 @@ from eqxdsl.compiler.library.layers._rules import (
 def _pool_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
     def output(args: Args, inputs: tuple) -> TensorType:
         layer = LayerCall(layer_name, args, ("kernel_size", "stride"))
-        dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+        dims = _spatial_axes(layer, fixed_dims, args)
         x = _tensor(layer, inputs[0], "its input")
         _rank_exactly(layer, x, dims + 1, f"[channels, {dims} spatial axes]")
         kernel = _window_per_axis(layer, "kernel_size", args["kernel_size"], dims)
@@ -87,7 +87,7 @@ def _pool_layer(name: str, dims: int | None) -> LayerInfo:
 def _adaptive_output(layer_name: str, fixed_dims: int | None) -> OutputFn:
     def output(args: Args, inputs: tuple) -> TensorType:
         layer = LayerCall(layer_name, args, ("target_shape",))
-        dims = fixed_dims if fixed_dims is not None else _constant(layer, "num_spatial_dims", args.get("num_spatial_dims"))
+        dims = _spatial_axes(layer, fixed_dims, args)
         x = _tensor(layer, inputs[0], "its input")
         _rank_exactly(layer, x, dims + 1, f"[channels, {dims} spatial axes]")
         target = _per_axis(layer, "target_shape", args["target_shape"], dims)
